@@ -1,0 +1,1 @@
+"""Threadline's runtime: configuration, CLI, Slack wiring, HTTP server, sources, scheduler."""

@@ -1,0 +1,21 @@
+"""The `/crm help` answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.blocks.mrkdwn import escape
+from handlers.commands import HelpResult
+
+
+def help_message(result: HelpResult) -> dict[str, Any]:
+    lines = [f"`{result.command} {sub.usage}` — {sub.summary}" for sub in result.subcommands]
+    intro = "Threadline commands:"
+    if result.unknown:
+        intro = f"I don't know `{escape(result.unknown)}`. Threadline commands:"
+    text = intro + "\n" + "\n".join(lines)
+    return {
+        "response_type": "ephemeral",
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    }

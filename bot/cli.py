@@ -1,0 +1,170 @@
+"""The `threadline` command line (Typer). Each command is a thin shell over bot/ and storage/."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.engine import Engine
+
+from bot import doctor as doctor_checks
+from bot.config import (
+    SLACK_SETUP_HINT,
+    ConfigError,
+    LoadedConfig,
+    Settings,
+    load_settings,
+    load_team_config,
+)
+from bot.logs import configure_logging
+from bot.runtime import build_scheduler, prepare_database, verify_slack_token, wait_for_shutdown
+from bot.slack_app import build_slack_app, make_web_client
+from bot.web import create_web_app, start_http_server
+from storage import migrate as migrations
+from storage.db import DatabaseError, redact_url
+
+app = typer.Typer(
+    help="Threadline: a social CRM that lives in Slack.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("threadline")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"threadline: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _boot() -> tuple[Settings, LoadedConfig]:
+    try:
+        settings = load_settings()
+        loaded = load_team_config(settings)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    configure_logging(settings.log_level, settings.secret_values())
+    return settings, loaded
+
+
+def _require_slack(settings: Settings, *, need_signing_secret: bool = False) -> None:
+    missing = settings.missing_for_slack()
+    if need_signing_secret and not settings.slack_signing_secret:
+        missing = [m for m in missing if "SLACK_APP_TOKEN" not in m] + ["SLACK_SIGNING_SECRET"]
+    if missing:
+        lines = "\n".join(f"  - {name}" for name in missing)
+        raise _fail(
+            f"Slack is not configured. Missing environment variables:\n{lines}\n"
+            f"How to get them: {SLACK_SETUP_HINT}.\n"
+            "Put them in the environment or in a .env file here "
+            "(README.md, 'Slack app set-up', walks through it).",
+            code=1,
+        )
+
+
+def _slack_error(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error"))
+    return type(exc).__name__
+
+
+def _database(settings: Settings) -> Engine:
+    try:
+        return prepare_database(settings)
+    except DatabaseError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def run() -> None:
+    """Everything in one process: Slack (Socket Mode or HTTP), sources, scheduler, outbox."""
+    settings, loaded = _boot()
+    _require_slack(settings)
+    engine = _database(settings)
+    client = make_web_client(settings)
+    try:
+        who = verify_slack_token(client)
+    except ConfigError as exc:
+        raise _fail(str(exc), code=1) from None
+    slack_app = build_slack_app(settings, loaded.team, client=client)
+    scheduler = build_scheduler(loaded)
+    scheduler.start()
+    web = create_web_app(engine, slack_app)
+    server = start_http_server(web, settings.host, settings.port)
+    log.info("connected to Slack as @%s in %s; HTTP on %s", who["user"], who["team"], server.url)
+    try:
+        if settings.slack_app_token:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            socket = SocketModeHandler(slack_app, settings.slack_app_token.get_secret_value())
+            try:
+                socket.connect()
+            except (SlackApiError, OSError) as exc:
+                raise _fail(
+                    f"Socket Mode connection failed ({_slack_error(exc)}); check "
+                    "SLACK_APP_TOKEN (xapp-…, scope connections:write)",
+                    code=1,
+                ) from None
+            log.info("Slack Socket Mode connected")
+        wait_for_shutdown()
+    finally:
+        server.stop()
+        scheduler.shutdown(wait=False)
+
+
+@app.command()
+def serve() -> None:
+    """HTTP only: /slack/events, /ingest/webhook, /healthz, /metrics (the Procfile's web)."""
+    settings, loaded = _boot()
+    _require_slack(settings, need_signing_secret=True)
+    engine = _database(settings)
+    web = create_web_app(engine, build_slack_app(settings, loaded.team))
+    server = start_http_server(web, settings.host, settings.port)
+    log.info("serving HTTP on %s", server.url)
+    try:
+        wait_for_shutdown()
+    finally:
+        server.stop()
+
+
+@app.command()
+def worker() -> None:
+    """Sources, scheduled jobs and the outbox (the Procfile's worker)."""
+    settings, loaded = _boot()
+    _require_slack(settings)
+    _database(settings)
+    scheduler = build_scheduler(loaded)
+    scheduler.start()
+    log.info("worker started; sources enabled: %s", ", ".join(loaded.team.sources.enabled()))
+    try:
+        wait_for_shutdown()
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    settings, _ = _boot()
+    engine = _database(settings)
+    revision = migrations.current_revision(engine)
+    typer.echo(f"database {redact_url(engine.url)} is at revision {revision} (head)")
+
+
+@app.command()
+def doctor(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each service.")] = 5.0,
+) -> None:
+    """Check config, database, Slack, OpenAI and each enabled source; print OK/FAIL with fixes."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    configure_logging("WARNING", settings.secret_values())
+    checks = doctor_checks.run_checks(settings, timeout=timeout)
+    typer.echo(doctor_checks.render_table(checks))
+    failed = sum(c.status is doctor_checks.Status.FAIL for c in checks)
+    typer.echo(f"\n{failed} problem(s) found." if failed else "\nAll good.")
+    raise typer.Exit(1 if failed else 0)

@@ -1,0 +1,36 @@
+"""The slash command: parse the text after `/crm` and answer with typed results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SubCommand:
+    name: str
+    usage: str
+    summary: str
+
+
+# Later sub-commands register here so `help` always lists exactly what works.
+SUBCOMMANDS: list[SubCommand] = [
+    SubCommand("help", "help", "show this list"),
+]
+
+
+@dataclass(frozen=True)
+class HelpResult:
+    command: str
+    subcommands: list[SubCommand] = field(default_factory=list)
+    unknown: str | None = None  # the sub-command the user typed that we do not know
+
+
+def parse_command(command: str, text: str) -> HelpResult:
+    """Until more sub-commands exist every input answers with help; unknown ones say so."""
+    word = text.strip().split(maxsplit=1)[0].lower() if text.strip() else "help"
+    known = {sub.name for sub in SUBCOMMANDS}
+    return HelpResult(
+        command=command,
+        subcommands=list(SUBCOMMANDS),
+        unknown=None if word in known else word[:60],
+    )
