@@ -1,6 +1,6 @@
 """`make bench`: run every benchmark in turn."""
 
-from benchmarks import storage_writes
+from benchmarks import classify, storage_writes
 
-for bench in (storage_writes,):
+for bench in (storage_writes, classify):
     bench.main()

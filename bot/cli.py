@@ -6,6 +6,7 @@ import logging
 from typing import Annotated
 
 import typer
+from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
 
@@ -22,8 +23,10 @@ from bot.logs import configure_logging
 from bot.runtime import build_scheduler, prepare_database, verify_slack_token, wait_for_shutdown
 from bot.slack_app import build_slack_app, make_web_client
 from bot.web import create_web_app, start_http_server
+from bot.wiring import make_drainer, make_intake, start_drainer, webhook_routes
 from storage import migrate as migrations
-from storage.db import DatabaseError, redact_url
+from storage.db import DatabaseError, redact_url, session_scope
+from storage.outbox_queries import retry_parked
 
 app = typer.Typer(
     help="Threadline: a social CRM that lives in Slack.",
@@ -89,29 +92,39 @@ def run() -> None:
     except ConfigError as exc:
         raise _fail(str(exc), code=1) from None
     slack_app = build_slack_app(settings, loaded.team, client=client)
+    drainer = start_drainer(make_drainer(engine, settings, loaded.team))
+    intake = make_intake(engine, loaded.team, drainer.drainer)
     scheduler = build_scheduler(loaded)
     scheduler.start()
-    web = create_web_app(engine, slack_app)
+    web = create_web_app(
+        engine, slack_app, blueprints=(webhook_routes(settings, loaded.team, intake),)
+    )
     server = start_http_server(web, settings.host, settings.port)
     log.info("connected to Slack as @%s in %s; HTTP on %s", who["user"], who["team"], server.url)
     try:
         if settings.slack_app_token:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            socket = SocketModeHandler(slack_app, settings.slack_app_token.get_secret_value())
-            try:
-                socket.connect()
-            except (SlackApiError, OSError) as exc:
-                raise _fail(
-                    f"Socket Mode connection failed ({_slack_error(exc)}); check "
-                    "SLACK_APP_TOKEN (xapp-…, scope connections:write)",
-                    code=1,
-                ) from None
-            log.info("Slack Socket Mode connected")
+            _connect_socket_mode(slack_app, settings)
         wait_for_shutdown()
     finally:
         server.stop()
+        drainer.stop()
         scheduler.shutdown(wait=False)
+
+
+def _connect_socket_mode(slack_app: App, settings: Settings) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    assert settings.slack_app_token is not None
+    socket = SocketModeHandler(slack_app, settings.slack_app_token.get_secret_value())
+    try:
+        socket.connect()
+    except (SlackApiError, OSError) as exc:
+        raise _fail(
+            f"Socket Mode connection failed ({_slack_error(exc)}); check "
+            "SLACK_APP_TOKEN (xapp-…, scope connections:write)",
+            code=1,
+        ) from None
+    log.info("Slack Socket Mode connected")
 
 
 @app.command()
@@ -120,7 +133,12 @@ def serve() -> None:
     settings, loaded = _boot()
     _require_slack(settings, need_signing_secret=True)
     engine = _database(settings)
-    web = create_web_app(engine, build_slack_app(settings, loaded.team))
+    intake = make_intake(engine, loaded.team)  # a worker process drains the outbox
+    web = create_web_app(
+        engine,
+        build_slack_app(settings, loaded.team),
+        blueprints=(webhook_routes(settings, loaded.team, intake),),
+    )
     server = start_http_server(web, settings.host, settings.port)
     log.info("serving HTTP on %s", server.url)
     try:
@@ -134,13 +152,15 @@ def worker() -> None:
     """Sources, scheduled jobs and the outbox (the Procfile's worker)."""
     settings, loaded = _boot()
     _require_slack(settings)
-    _database(settings)
+    engine = _database(settings)
+    drainer = start_drainer(make_drainer(engine, settings, loaded.team))
     scheduler = build_scheduler(loaded)
     scheduler.start()
     log.info("worker started; sources enabled: %s", ", ".join(loaded.team.sources.enabled()))
     try:
         wait_for_shutdown()
     finally:
+        drainer.stop()
         scheduler.shutdown(wait=False)
 
 
@@ -151,6 +171,16 @@ def migrate() -> None:
     engine = _database(settings)
     revision = migrations.current_revision(engine)
     typer.echo(f"database {redact_url(engine.url)} is at revision {revision} (head)")
+
+
+@app.command("outbox-retry")
+def outbox_retry() -> None:
+    """Put parked Slack posts back in the queue (after fixing what `doctor` reported)."""
+    settings, _ = _boot()
+    engine = _database(settings)
+    with session_scope(engine, write=True) as session:
+        count = retry_parked(session)
+    typer.echo(f"{count} parked post(s) returned to the queue; a running worker sends them.")
 
 
 @app.command()

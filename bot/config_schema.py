@@ -40,6 +40,9 @@ class SlackSection(Section):
     command: str = Field(default="/crm", pattern=r"^/[a-z0-9_-]{1,31}$")
     # A user group (S…) mentioned by SLA nudges; empty = mention nobody.
     oncall_group: str | None = Field(default=None, pattern=r"^S[A-Z0-9]{2,}$")
+    # Slack allows about one message per second per channel, with short bursts.
+    posts_per_second: float = Field(default=1.0, gt=0, le=50)
+    post_burst: int = Field(default=3, ge=1, le=50)
 
 
 class TagsSection(Section):
@@ -170,6 +173,16 @@ class SourcesSection(Section):
         return [name for name, src in self if getattr(src, "enabled", False)]
 
 
+class OutboxSection(Section):
+    """Delivery to Slack. The defaults suit production; tests shorten them."""
+
+    # How long a drainer owns a claimed row; a crashed drainer's rows return after this.
+    lease_seconds: float = Field(default=60.0, gt=0)
+    # After a timeout or 5xx, Slack may still post: wait before checking and retrying.
+    settle_seconds: float = Field(default=10.0, ge=0)
+    max_attempts: int = Field(default=10, ge=1)
+
+
 class PrivacySection(Section):
     send_pii_to_llm: bool = False
 
@@ -197,6 +210,7 @@ class TeamConfig(Section):
     sla: SLASection = Field(default_factory=SLASection)
     routing: RoutingSection = Field(default_factory=RoutingSection)
     sources: SourcesSection = Field(default_factory=SourcesSection)
+    outbox: OutboxSection = Field(default_factory=OutboxSection)
     privacy: PrivacySection = Field(default_factory=PrivacySection)
     drafts: DraftsSection = Field(default_factory=DraftsSection)
 

@@ -13,7 +13,8 @@ from slack_sdk.errors import SlackApiError
 from bot.config import SLACK_SETUP_HINT, ConfigError, LoadedConfig, Settings, load_team_config
 from bot.slack_app import make_web_client
 from storage import migrate
-from storage.db import DatabaseError, check_connection, make_engine, redact_url
+from storage.db import DatabaseError, check_connection, make_engine, redact_url, session_scope
+from storage.outbox_queries import parked_summary
 
 
 class Status(StrEnum):
@@ -67,7 +68,16 @@ def check_database(settings: Settings) -> Check:
             "database", Status.FAIL, str(exc), "check DATABASE_URL and that the server runs"
         )
     where = redact_url(engine.url)
+    with session_scope(engine) as session:
+        parked, reason = parked_summary(session) if current == head else (0, None)
     engine.dispose()
+    if parked:
+        return Check(
+            "database",
+            Status.FAIL,
+            f"{where}: {parked} Slack post(s) parked; latest: {reason}",
+            "fix the cause (e.g. /invite the bot to the channel), then: threadline outbox-retry",
+        )
     if current != head:
         return Check(
             "database",

@@ -6,18 +6,24 @@ import threading
 import time
 from dataclasses import dataclass
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Response, g, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from sqlalchemy.engine import Engine
 from waitress.server import create_server
+from werkzeug.exceptions import HTTPException
 
 from bot.metrics import Metrics, make_metrics
 from storage.db import DatabaseError, check_connection
 
 
-def create_web_app(engine: Engine, slack_app: App | None, metrics: Metrics | None = None) -> Flask:
+def create_web_app(
+    engine: Engine,
+    slack_app: App | None,
+    metrics: Metrics | None = None,
+    blueprints: tuple[Blueprint, ...] = (),
+) -> Flask:
     web = Flask("threadline")
     web.config["MAX_CONTENT_LENGTH"] = 2 * 1024 * 1024  # Slack payloads are far smaller
     metrics = metrics or make_metrics()
@@ -40,6 +46,14 @@ def create_web_app(engine: Engine, slack_app: App | None, metrics: Metrics | Non
         @web.post("/slack/events")
         def slack_events() -> Response:
             return slack_handler.handle(request)
+
+    for blueprint in blueprints:
+        web.register_blueprint(blueprint)
+
+    @web.errorhandler(HTTPException)
+    def _json_errors(exc: HTTPException) -> tuple[Response, int]:
+        # Machines call these endpoints; answer them in JSON, not HTML.
+        return jsonify(error=exc.description or exc.name), exc.code or 500
 
     @web.get("/healthz")
     def healthz() -> tuple[Response, int]:

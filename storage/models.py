@@ -136,6 +136,8 @@ class Conversation(SQLModel, table=True):
     language: str | None = Field(default=None, sa_type=String(16))
     is_direct: bool = False
     url: str | None = Field(default=None, sa_type=String(1000))
+    route_rule: str | None = Field(default=None, sa_type=String(100))  # the rule that routed it
+    home_channel: str | None = Field(default=None, sa_type=String(100))  # #name or id from config
     # Where replies go and other per-network routing facts (webhook reply_url, visibility…).
     source_meta: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     slack_channel: str | None = Field(default=None, sa_type=String(32))
@@ -152,6 +154,9 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_message_source_ext"),
         Index("ix_message_conversation_created", "conversation_id", "created_at"),
+        # A burst joined into another conversation keeps its own thread id; later replies
+        # in that thread find the conversation through this index.
+        Index("ix_message_source_thread", "source", "external_thread_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
@@ -159,6 +164,7 @@ class Message(SQLModel, table=True):
     # Null for notes and for replies not yet delivered (the network assigns the id).
     external_id: str | None = Field(default=None, sa_type=String(255))
     external_parent_id: str | None = Field(default=None, sa_type=String(255))
+    external_thread_id: str | None = Field(default=None, sa_type=String(255))
     direction: Direction = Field(sa_type=String(8))
     author_identity_id: int | None = Field(default=None, foreign_key="identity.id")
     author_slack_id: str | None = Field(default=None, sa_type=String(32))

@@ -15,6 +15,7 @@ from storage import migrate
 from storage.db import make_engine
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
+from tests.pipeline import Pipeline
 
 PG_ADMIN_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -118,3 +119,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def pipeline(engine: Engine, fake_slack: FakeSlack) -> Iterator[Pipeline]:
+    pipe = Pipeline(engine, fake_slack)
+    yield pipe
+    pipe.stop()
+
+
+@pytest.fixture
+def sqlite_pipeline(sqlite_engine: Engine, fake_slack: FakeSlack) -> Iterator[Pipeline]:
+    pipe = Pipeline(sqlite_engine, fake_slack)
+    yield pipe
+    pipe.stop()

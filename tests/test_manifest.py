@@ -23,6 +23,8 @@ def test_scopes_are_exactly_what_the_bot_needs() -> None:
         "commands",
         "channels:history",
         "groups:history",
+        "channels:read",
+        "groups:read",
         "im:write",
         "users:read",
         "reactions:write",

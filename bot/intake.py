@@ -1,0 +1,49 @@
+"""Hand an inbound message to `handlers.ingest` in its own write transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from bot.config_schema import TeamConfig
+from handlers.classify import Classifier
+from handlers.inbound import InboundMessage
+from handlers.ingest import IngestResult, ingest_message
+from storage.db import session_scope
+
+log = logging.getLogger(__name__)
+
+
+class Intake:
+    """What every source calls. `on_ingested` wakes the outbox drainer in this process."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        team: TeamConfig,
+        classifier: Classifier,
+        on_ingested: Callable[[IngestResult], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.team = team
+        self.classifier = classifier
+        self.on_ingested = on_ingested
+
+    def accept(self, msg: InboundMessage) -> IngestResult:
+        # Two deliveries of one message (or two first messages of one thread) racing on
+        # PostgreSQL: the loser hits a unique key; its retry sees the winner's rows.
+        for attempt in range(3):
+            try:
+                with session_scope(self.engine, write=True) as session:
+                    result = ingest_message(session, msg, self.team, self.classifier)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                log.info("ingest race on %s/%s, retrying", msg.source, msg.external_id)
+        if self.on_ingested and not result.duplicate:
+            self.on_ingested(result)
+        return result

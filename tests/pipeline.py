@@ -1,0 +1,118 @@
+"""A running Threadline pipeline for integration tests: real HTTP server with the webhook
+and Slack endpoints, a real outbox drainer, FakeSlack behind the real WebClient."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from slack_sdk import WebClient
+from sqlalchemy.engine import Engine
+from sqlmodel import func, select
+
+from bot.config import Settings
+from bot.config_schema import TeamConfig
+from bot.outbox import OutboxDrainer
+from bot.slack_app import build_slack_app
+from bot.web import RunningServer, create_web_app, start_http_server
+from bot.wiring import make_intake, webhook_routes
+from storage.db import session_scope
+from storage.models import OutboxItem, OutboxStatus
+from tests.fakes.slack import FakeSlack
+from tests.fakes.slack_driver import SlackDriver
+from tests.fakes.webhook_sender import WebhookSender
+
+WEBHOOK_SECRET = "whsec-test-4f1c"
+SIGNING_SECRET = "signing-secret-test"
+
+TEAM: dict[str, Any] = {
+    "channels": {"support": "#support", "product": "#product", "sales": "#sales"},
+    "slack": {"posts_per_second": 50, "post_burst": 50},
+    "tags": {"allowed": ["bug", "billing", "vip"]},
+    "routing": {
+        "default_channel": "support",
+        "influencer_followers": 10_000,
+        "rules": [
+            {
+                "name": "product complaints",
+                "channel": "support",
+                "notify": ["product"],
+                "tags": ["bug"],
+                "match": {"intents": ["complaint"]},
+            },
+            {"name": "buying", "channel": "sales", "match": {"intents": ["purchase_intent"]}},
+        ],
+    },
+}
+
+
+def team_config(**overrides: Any) -> TeamConfig:
+    return TeamConfig.model_validate({**TEAM, **overrides})
+
+
+def drainer_client(fake: FakeSlack, timeout: int = 5) -> WebClient:
+    return WebClient(base_url=fake.api_url, token="xoxb-test", timeout=timeout, retry_handlers=[])
+
+
+class Pipeline:
+    def __init__(
+        self,
+        engine: Engine,
+        fake: FakeSlack,
+        team: TeamConfig | None = None,
+        *,
+        client_timeout: int = 5,
+        settle_seconds: float = 1.5,
+    ) -> None:
+        self.engine = engine
+        self.fake = fake
+        self.team = team or team_config()
+        self.channel_ids = {
+            name: fake.add_channel(name) for name in ("support", "product", "sales")
+        }
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            slack_bot_token="xoxb-test",
+            slack_signing_secret=SIGNING_SECRET,
+            slack_api_url=fake.api_url,
+            threadline_webhook_secret=WEBHOOK_SECRET,
+        )
+        self.drainer = OutboxDrainer(
+            engine,
+            drainer_client(fake, client_timeout),
+            self.team,
+            backoff_base=0.05,
+            settle_seconds=settle_seconds,
+        )
+        intake = make_intake(engine, self.team)
+        web = create_web_app(
+            engine,
+            build_slack_app(settings, self.team, process_before_response=True),
+            blueprints=(webhook_routes(settings, self.team, intake),),
+        )
+        self.server: RunningServer = start_http_server(web, "127.0.0.1", 0)
+        self.webhook = WebhookSender(f"{self.server.url}/ingest/webhook", WEBHOOK_SECRET)
+        self.slack = SlackDriver(f"{self.server.url}/slack/events", SIGNING_SECRET, fake=fake)
+
+    def pending(self) -> int:
+        with session_scope(self.engine) as session:
+            return session.exec(
+                select(func.count())
+                .select_from(OutboxItem)
+                .where(OutboxItem.status == OutboxStatus.PENDING)
+            ).one()
+
+    def drain(self, timeout: float = 30) -> None:
+        """Run the drainer until the outbox is empty (waiting out backoffs and pauses)."""
+        deadline = time.monotonic() + timeout
+        while self.pending():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"outbox not drained: {self.pending()} pending")
+            if not self.drainer.drain_once():
+                time.sleep(0.02)
+
+    def cards(self, channel: str) -> list[dict[str, Any]]:
+        return self.fake.messages(self.channel_ids[channel])
+
+    def stop(self) -> None:
+        self.server.stop()
