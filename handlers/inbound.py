@@ -14,6 +14,10 @@ MAX_TEXT_CHARS = 100_000
 SourceName = Annotated[str, Field(pattern=r"^[a-z0-9_-]{1,40}$")]
 ExternalId = Annotated[str, Field(min_length=1, max_length=255)]
 Url = Annotated[AnyHttpUrl, Field()]
+Handle = Annotated[str, Field(max_length=255)]
+DisplayName = Annotated[str, Field(max_length=300)]
+Followers = Annotated[int, Field(ge=0)]
+Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
 
 class Strict(BaseModel):
@@ -22,11 +26,11 @@ class Strict(BaseModel):
 
 class Author(Strict):
     external_id: ExternalId
-    handle: str | None = Field(default=None, max_length=255)
-    display_name: str | None = Field(default=None, max_length=300)
+    handle: Handle | None = None
+    display_name: DisplayName | None = None
     profile_url: Url | None = None
-    followers: int | None = Field(default=None, ge=0)
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    followers: Followers | None = None
+    email: Email | None = None
 
 
 class Attachment(Strict):

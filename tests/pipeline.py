@@ -12,10 +12,13 @@ from sqlmodel import func, select
 
 from bot.config import Settings
 from bot.config_schema import TeamConfig
+from bot.intake import Intake
 from bot.outbox import OutboxDrainer
 from bot.slack_app import build_slack_app
 from bot.web import RunningServer, create_web_app, start_http_server
 from bot.wiring import make_intake, webhook_routes
+from handlers.classify_offline import OfflineClassifier
+from handlers.inbound import Author, InboundMessage
 from storage.db import session_scope
 from storage.models import OutboxItem, OutboxStatus
 from tests.fakes.slack import FakeSlack
@@ -48,6 +51,21 @@ TEAM: dict[str, Any] = {
 
 def team_config(**overrides: Any) -> TeamConfig:
     return TeamConfig.model_validate({**TEAM, **overrides})
+
+
+def ingest_backlog(engine: Engine, count: int, text: str = "Where is my parcel?") -> None:
+    """`count` separate first messages (one conversation and one card each)."""
+    intake = Intake(engine, team_config(), OfflineClassifier())
+    for i in range(count):
+        intake.accept(
+            InboundMessage(
+                source="webhook",
+                external_id=f"m-{i}",
+                thread_id=f"t-{i}",
+                author=Author(external_id=f"u-{i}", display_name=f"Customer {i}"),
+                text=f"{text} (order {i})",
+            )
+        )
 
 
 def drainer_client(fake: FakeSlack, timeout: int = 5) -> WebClient:

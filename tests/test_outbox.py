@@ -10,15 +10,12 @@ from collections import Counter
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from bot.intake import Intake
 from bot.outbox import OutboxDrainer
-from handlers.classify_offline import OfflineClassifier
-from handlers.inbound import Author, InboundMessage
 from storage.db import session_scope
 from storage.models import OutboxItem, OutboxStatus
 from tests.fakes.slack import FakeSlack
 from tests.fakes.webhook_sender import message
-from tests.pipeline import Pipeline, drainer_client, team_config
+from tests.pipeline import Pipeline, drainer_client, ingest_backlog, team_config
 
 QUESTION = "Hello, how do I change the e-mail address on my account?"
 
@@ -131,24 +128,10 @@ def test_pacing_keeps_to_the_configured_rate_per_channel(
     assert pipe.drainer.stats.retried == 0
 
 
-def _backlog(engine: Engine, count: int) -> None:
-    intake = Intake(engine, team_config(), OfflineClassifier())
-    for i in range(count):
-        intake.accept(
-            InboundMessage(
-                source="webhook",
-                external_id=f"m-{i}",
-                thread_id=f"t-{i}",
-                author=Author(external_id=f"u-{i}", display_name=f"Customer {i}"),
-                text=f"{QUESTION} (#{i})",
-            )
-        )
-
-
 def test_two_drainers_post_each_card_once(engine: Engine, fake_slack: FakeSlack) -> None:
     """On PostgreSQL the claims use FOR UPDATE SKIP LOCKED; on SQLite, BEGIN IMMEDIATE."""
     fake_slack.add_channel("support")
-    _backlog(engine, 120)
+    ingest_backlog(engine, 120, QUESTION)
     team = team_config(slack={"posts_per_second": 50, "post_burst": 50})
     drainers = [
         OutboxDrainer(engine, drainer_client(fake_slack), team, worker_id=f"d{i}", batch_size=5)

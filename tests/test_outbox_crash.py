@@ -10,13 +10,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bot.intake import Intake
-from handlers.classify_offline import OfflineClassifier
-from handlers.inbound import Author, InboundMessage
 from storage import migrate
 from storage.db import make_engine
 from tests.fakes.slack import FakeSlack
-from tests.pipeline import team_config
+from tests.pipeline import ingest_backlog
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKLOG = 500
@@ -82,17 +79,7 @@ def test_sigkill_mid_backlog_then_restart_posts_every_card_exactly_once(
     (tmp_path / "threadline.toml").write_text(CONFIG)
     engine = make_engine(f"sqlite:///{tmp_path / 'threadline.db'}")
     migrate.upgrade(engine)
-    intake = Intake(engine, team_config(), OfflineClassifier())
-    for i in range(BACKLOG):
-        intake.accept(
-            InboundMessage(
-                source="webhook",
-                external_id=f"m-{i}",
-                thread_id=f"t-{i}",
-                author=Author(external_id=f"u-{i}"),
-                text=f"Where is my parcel? order {i}",
-            )
-        )
+    ingest_backlog(engine, BACKLOG)
     engine.dispose()
 
     for stop_at in (120, 300):

@@ -15,11 +15,22 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import OperationalError
 
 from bot.intake import Intake
-from handlers.inbound import MAX_TEXT_CHARS, Attachment, Author, InboundMessage
+from handlers.inbound import (
+    MAX_TEXT_CHARS,
+    Attachment,
+    Author,
+    DisplayName,
+    Email,
+    ExternalId,
+    Followers,
+    Handle,
+    InboundMessage,
+    Url,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,29 +63,29 @@ class _Contract(BaseModel):
 
 
 class WebhookAuthor(_Contract):
-    id: str = Field(min_length=1, max_length=255)
-    handle: str | None = Field(default=None, max_length=255)
-    name: str | None = Field(default=None, max_length=300)
-    url: AnyHttpUrl | None = None
-    followers: int | None = Field(default=None, ge=0)
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    id: ExternalId
+    handle: Handle | None = None
+    name: DisplayName | None = None
+    url: Url | None = None
+    followers: Followers | None = None
+    email: Email | None = None
 
 
 class WebhookPayload(_Contract):
     """The JSON body; these names are the public contract (DESIGN.md)."""
 
     source: str = Field(default="webhook", pattern=r"^[a-z0-9_-]{1,40}$")
-    message_id: str = Field(min_length=1, max_length=255)
-    thread_id: str | None = Field(default=None, min_length=1, max_length=255)
-    parent_id: str | None = Field(default=None, min_length=1, max_length=255)
+    message_id: ExternalId
+    thread_id: ExternalId | None = None
+    parent_id: ExternalId | None = None
     author: WebhookAuthor
     text: str = Field(max_length=MAX_TEXT_CHARS)
     lang: str | None = None
-    url: AnyHttpUrl | None = None
+    url: Url | None = None
     created_at: datetime | None = None
     direct: bool = False
     attachments: list[Attachment] = Field(default_factory=list, max_length=20)
-    reply_url: AnyHttpUrl | None = None
+    reply_url: Url | None = None
 
     def to_inbound(self) -> InboundMessage:
         extra: dict[str, Any] = {"created_at": self.created_at} if self.created_at else {}
