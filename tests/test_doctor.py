@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+from sqlmodel import select
 
 from bot.config import Settings
 from bot.doctor import Check, Status, render_table, run_checks
 from storage import migrate
-from storage.db import make_engine
+from storage.db import make_engine, session_scope
+from storage.models import OutboxItem, OutboxStatus
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def settings_for(tmp_path: Path, **values: object) -> Settings:
@@ -115,3 +123,42 @@ def test_bad_config_file_is_reported_not_raised(clean_env: Path) -> None:
     assert checks["config"].status is Status.FAIL
     assert "sla.timezone" in checks["config"].detail
     assert "source webhook" not in checks  # sources are unknown without a valid config
+
+
+def test_parked_posts_fail_the_check_and_outbox_retry_requeues_them(clean_env: Path) -> None:
+    migrated(clean_env)
+    engine = make_engine(f"sqlite:///{clean_env / 't.db'}")
+    with session_scope(engine) as session:
+        session.add(
+            OutboxItem(
+                kind="slack_card",
+                idempotency_key="card:1",
+                status=OutboxStatus.PARKED,
+                attempts=10,
+                last_error="Slack refused: not_in_channel",
+            )
+        )
+    check = by_name(run_checks(settings_for(clean_env)))["database"]
+    assert check.status is Status.FAIL
+    assert "1 Slack post(s) parked" in check.detail
+    assert "not_in_channel" in check.detail
+    assert "outbox-retry" in check.fix
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "outbox-retry"],
+        cwd=clean_env,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": f"sqlite:///{clean_env / 't.db'}",
+        },
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "1 parked post(s) returned" in proc.stdout
+    with session_scope(engine) as session:
+        item = session.exec(select(OutboxItem)).one()
+    assert (item.status, item.attempts) == (OutboxStatus.PENDING, 0)
+    assert by_name(run_checks(settings_for(clean_env)))["database"].status is Status.OK
+    engine.dispose()
