@@ -23,7 +23,14 @@ from bot.logs import configure_logging
 from bot.runtime import build_scheduler, prepare_database, verify_slack_token, wait_for_shutdown
 from bot.slack_app import build_slack_app, make_web_client
 from bot.web import create_web_app, start_http_server
-from bot.wiring import make_drainer, make_intake, start_drainer, webhook_routes
+from bot.wiring import (
+    listener_context,
+    make_drainer,
+    make_intake,
+    make_reply_drainer,
+    start_drainer,
+    webhook_routes,
+)
 from storage import migrate as migrations
 from storage.db import DatabaseError, redact_url, session_scope
 from storage.outbox_queries import retry_parked
@@ -91,8 +98,14 @@ def run() -> None:
         who = verify_slack_token(client)
     except ConfigError as exc:
         raise _fail(str(exc), code=1) from None
-    slack_app = build_slack_app(settings, loaded.team, client=client)
     drainer = start_drainer(make_drainer(engine, settings, loaded.team))
+    replies = start_drainer(make_reply_drainer(engine, settings, loaded.team))
+    slack_app = build_slack_app(
+        settings,
+        loaded.team,
+        client=client,
+        listeners=listener_context(engine, loaded.team, replies.drainer),  # type: ignore[arg-type]
+    )
     intake = make_intake(engine, loaded.team, drainer.drainer)
     scheduler = build_scheduler(loaded)
     scheduler.start()
@@ -108,6 +121,7 @@ def run() -> None:
     finally:
         server.stop()
         drainer.stop()
+        replies.stop()
         scheduler.shutdown(wait=False)
 
 
@@ -136,7 +150,7 @@ def serve() -> None:
     intake = make_intake(engine, loaded.team)  # a worker process drains the outbox
     web = create_web_app(
         engine,
-        build_slack_app(settings, loaded.team),
+        build_slack_app(settings, loaded.team, listeners=listener_context(engine, loaded.team)),
         blueprints=(webhook_routes(settings, loaded.team, intake),),
     )
     server = start_http_server(web, settings.host, settings.port)
@@ -154,6 +168,7 @@ def worker() -> None:
     _require_slack(settings)
     engine = _database(settings)
     drainer = start_drainer(make_drainer(engine, settings, loaded.team))
+    replies = start_drainer(make_reply_drainer(engine, settings, loaded.team))
     scheduler = build_scheduler(loaded)
     scheduler.start()
     log.info("worker started; sources enabled: %s", ", ".join(loaded.team.sources.enabled()))
@@ -161,6 +176,7 @@ def worker() -> None:
         wait_for_shutdown()
     finally:
         drainer.stop()
+        replies.stop()
         scheduler.shutdown(wait=False)
 
 

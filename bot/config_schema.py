@@ -43,6 +43,8 @@ class SlackSection(Section):
     # Slack allows about one message per second per channel, with short bursts.
     posts_per_second: float = Field(default=1.0, gt=0, le=50)
     post_burst: int = Field(default=3, ge=1, le=50)
+    # ✅ on a card: false opens a prompt to log the outcome; true resolves it at once.
+    check_reaction_resolves: bool = False
 
 
 class TagsSection(Section):

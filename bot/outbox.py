@@ -18,13 +18,12 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import and_, exists, or_, update
+from sqlalchemy import and_, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import aliased
-from sqlmodel import col, select
 
 from bot.channels import ChannelDirectory
 from bot.config_schema import TeamConfig
+from bot.outbox_claim import SLACK_KINDS, claim_due
 from bot.outbox_render import Delivery, NotReadyError, SlackPost, render_item, store_delivery
 from bot.pacing import ChannelPacer
 from storage.db import session_scope
@@ -108,48 +107,14 @@ class OutboxDrainer:
 
     # ------------------------------------------------------------------ claiming
     def claim(self) -> list[int]:
-        now = datetime.now(UTC)
-        earlier = aliased(OutboxItem)
-        # Keep each conversation's posts in order: nothing goes while an older one waits.
-        waiting_behind = exists().where(
-            earlier.conversation_id == OutboxItem.conversation_id,
-            earlier.status == OutboxStatus.PENDING,
-            earlier.id < OutboxItem.id,
+        return claim_due(
+            self.engine,
+            self.worker_id,
+            SLACK_KINDS,
+            self.batch_size,
+            self.lease,
+            skip_destinations=self.pacer.blocked(),
         )
-        query = (
-            select(OutboxItem.id)
-            .where(
-                OutboxItem.status == OutboxStatus.PENDING,
-                OutboxItem.next_attempt_at <= now,
-                or_(col(OutboxItem.locked_until).is_(None), OutboxItem.locked_until < now),
-                ~waiting_behind,
-            )
-            .order_by(col(OutboxItem.id))
-            .limit(self.batch_size)
-        )
-        blocked = self.pacer.blocked()
-        if blocked:
-            query = query.where(
-                or_(
-                    col(OutboxItem.destination).is_(None),
-                    col(OutboxItem.destination).not_in(blocked),
-                )
-            )
-        with session_scope(self.engine, write=True) as session:
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=OutboxItem)
-            ids = list(session.exec(query).all())
-            if ids:
-                session.execute(
-                    update(OutboxItem)
-                    .where(col(OutboxItem.id).in_(ids))
-                    .values(
-                        locked_by=self.worker_id,
-                        locked_until=now + self.lease,
-                        attempts=OutboxItem.attempts + 1,
-                    )
-                )
-        return ids
 
     # ------------------------------------------------------------------ delivery
     def deliver(self, item_id: int) -> None:

@@ -9,10 +9,15 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
-from bot.blocks.help import help_message
+from bot.blocks.help import help_message, tag_created
 from bot.config import Settings
 from bot.config_schema import TeamConfig
-from handlers.commands import parse_command
+from bot.listeners import ListenerContext, register_conversation_listeners
+from bot.listeners_events import register_event_listeners
+from handlers.commands import TagRequest, parse_command
+from handlers.conversation_actions import ActionError, create_tag
+from storage.db import session_scope
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,7 @@ def build_slack_app(
     *,
     client: WebClient | None = None,
     process_before_response: bool = False,
+    listeners: ListenerContext | None = None,
 ) -> App:
     signing = settings.slack_signing_secret
     app = App(
@@ -47,12 +53,33 @@ def build_slack_app(
         process_before_response=process_before_response,
         logger=logging.getLogger("threadline.slack"),
     )
-    register_listeners(app, team)
+    register_listeners(app, team, listeners)
+    if listeners is not None:
+        register_conversation_listeners(app, listeners)
+        register_event_listeners(app, listeners)
     return app
 
 
-def register_listeners(app: App, team: TeamConfig) -> None:
+def register_listeners(
+    app: App, team: TeamConfig, listeners: ListenerContext | None = None
+) -> None:
     @app.command(team.slack.command)
     def on_command(ack: Ack, command: dict[str, Any]) -> None:
         result = parse_command(command.get("command", team.slack.command), command.get("text", ""))
+        if isinstance(result, TagRequest):
+            ack(**tag_created(create_tag_for(listeners, result.name, command["user_id"], team)))
+            return
         ack(**help_message(result))
+
+
+def create_tag_for(
+    listeners: ListenerContext | None, name: str, user: str, team: TeamConfig
+) -> str:
+    if listeners is None:
+        return "Tags need the database; this process has none."
+    try:
+        with session_scope(listeners.engine, write=True) as session:
+            tag = create_tag(session, name, user, team, utcnow())
+            return f"Tag “{tag.name}” is ready: pick it from any card's tag menu."
+    except ActionError as exc:
+        return str(exc)

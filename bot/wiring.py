@@ -5,24 +5,36 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from flask import Blueprint, Response, jsonify
-from handlers.classify_offline import OfflineClassifier
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
 from bot.config import Settings
 from bot.config_schema import TeamConfig
+from bot.delivery import ReplyDrainer
 from bot.intake import Intake
+from bot.listeners import ListenerContext
 from bot.outbox import OutboxDrainer
+from bot.sources.base import SourceAdapter
 from bot.sources.webhook import webhook_blueprint
+from bot.sources.webhook_reply import WebhookReplySender
+from handlers.classify_offline import OfflineClassifier
+from handlers.drafting import TemplateDrafter
 
 log = logging.getLogger(__name__)
 
 
+class Drainer(Protocol):
+    wake: threading.Event
+
+    def run(self, stop: threading.Event, idle_seconds: float = 0.5) -> None: ...
+
+
 @dataclass
 class BackgroundDrainer:
-    drainer: OutboxDrainer
+    drainer: Drainer
     thread: threading.Thread
     stop_event: threading.Event = field(default_factory=threading.Event)
 
@@ -37,15 +49,19 @@ def make_intake(engine: Engine, team: TeamConfig, drainer: OutboxDrainer | None 
     return Intake(engine, team, OfflineClassifier(), on_ingested=wake)
 
 
-def make_drainer(engine: Engine, settings: Settings, team: TeamConfig) -> OutboxDrainer:
+def drainer_client(settings: Settings) -> WebClient:
     # No automatic retries inside the client: a retried chat.postMessage can post twice.
     # The drainer retries itself, after checking Slack for the first attempt's message.
-    client = WebClient(
+    return WebClient(
         token=settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None,
         base_url=settings.slack_api_url,
         timeout=15,
         retry_handlers=[],
     )
+
+
+def make_drainer(engine: Engine, settings: Settings, team: TeamConfig) -> OutboxDrainer:
+    client = drainer_client(settings)
     return OutboxDrainer(
         engine,
         client,
@@ -55,7 +71,34 @@ def make_drainer(engine: Engine, settings: Settings, team: TeamConfig) -> Outbox
     )
 
 
-def start_drainer(drainer: OutboxDrainer) -> BackgroundDrainer:
+def reply_adapters(settings: Settings, team: TeamConfig) -> dict[str, SourceAdapter]:
+    adapters: dict[str, SourceAdapter] = {}
+    if settings.threadline_webhook_secret:
+        adapters["webhook"] = WebhookReplySender(
+            settings.threadline_webhook_secret.get_secret_value(),
+            timeout=team.sources.webhook.reply_timeout_seconds,
+        )
+    return adapters
+
+
+def make_reply_drainer(engine: Engine, settings: Settings, team: TeamConfig) -> ReplyDrainer:
+    return ReplyDrainer(
+        engine,
+        drainer_client(settings),
+        team,
+        reply_adapters(settings, team),
+        lease_seconds=team.outbox.lease_seconds,
+    )
+
+
+def listener_context(
+    engine: Engine, team: TeamConfig, replies: ReplyDrainer | None = None
+) -> ListenerContext:
+    wake = replies.wake.set if replies else (lambda: None)
+    return ListenerContext(engine=engine, team=team, drafter=TemplateDrafter(), on_send=wake)
+
+
+def start_drainer(drainer: Drainer) -> BackgroundDrainer:
     stop = threading.Event()
     thread = threading.Thread(target=drainer.run, args=(stop,), name="outbox", daemon=True)
     background = BackgroundDrainer(drainer, thread, stop)

@@ -15,7 +15,13 @@ class SubCommand:
 # Later sub-commands register here so `help` always lists exactly what works.
 SUBCOMMANDS: list[SubCommand] = [
     SubCommand("help", "help", "show this list"),
+    SubCommand("tag", "tag <name>", "create a new tag for the card's tag picker"),
 ]
+
+
+@dataclass(frozen=True)
+class TagRequest:
+    name: str
 
 
 @dataclass(frozen=True)
@@ -25,9 +31,12 @@ class HelpResult:
     unknown: str | None = None  # the sub-command the user typed that we do not know
 
 
-def parse_command(command: str, text: str) -> HelpResult:
-    """Until more sub-commands exist every input answers with help; unknown ones say so."""
-    word = text.strip().split(maxsplit=1)[0].lower() if text.strip() else "help"
+def parse_command(command: str, text: str) -> HelpResult | TagRequest:
+    """The sub-command and its argument; anything unknown answers with help that says so."""
+    word, _, rest = text.strip().partition(" ")
+    word = word.lower() or "help"
+    if word == "tag" and rest.strip():
+        return TagRequest(name=rest.strip())
     known = {sub.name for sub in SUBCOMMANDS}
     return HelpResult(
         command=command,

@@ -58,6 +58,8 @@ class OutcomeKind(StrEnum):
 
 class DraftStatus(StrEnum):
     PROPOSED = "proposed"
+    SENDING = "sending"  # approved; the network has not confirmed yet
+    FAILED = "failed"  # the network refused or kept failing; Retry is offered
     SENT = "sent"
     DISCARDED = "discarded"
     SUPERSEDED = "superseded"
@@ -146,6 +148,9 @@ class Conversation(SQLModel, table=True):
     updated_at: datetime = _created()
     last_message_at: datetime = _created()
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Who has a draft open right now, so a colleague is warned before answering too.
+    drafting_by: str | None = Field(default=None, sa_type=String(32))
+    drafting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     first_response_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 

@@ -8,16 +8,21 @@ from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from bot.config import Settings
 from bot.config_schema import TeamConfig
+from bot.delivery import ReplyDrainer
 from bot.intake import Intake
+from bot.listeners import ListenerContext
 from bot.outbox import OutboxDrainer
+from bot.outbox_claim import SLACK_KINDS
 from bot.slack_app import build_slack_app
+from bot.sources.webhook_reply import WebhookReplySender
 from bot.web import RunningServer, create_web_app, start_http_server
 from bot.wiring import make_intake, webhook_routes
 from handlers.classify_offline import OfflineClassifier
+from handlers.drafting import Drafter, TemplateDrafter
 from handlers.inbound import Author, InboundMessage
 from storage.db import session_scope
 from storage.models import OutboxItem, OutboxStatus
@@ -81,6 +86,7 @@ class Pipeline:
         *,
         client_timeout: int = 5,
         settle_seconds: float = 1.5,
+        drafter: Drafter | None = None,
     ) -> None:
         self.engine = engine
         self.fake = fake
@@ -102,15 +108,33 @@ class Pipeline:
             backoff_base=0.05,
             settle_seconds=settle_seconds,
         )
+        self.replies = ReplyDrainer(
+            engine,
+            drainer_client(fake, client_timeout),
+            self.team,
+            {"webhook": WebhookReplySender(WEBHOOK_SECRET, timeout=2)},
+            backoff_base=0.05,
+        )
         intake = make_intake(engine, self.team)
+        listeners = ListenerContext(engine, self.team, drafter or TemplateDrafter())
         web = create_web_app(
             engine,
-            build_slack_app(settings, self.team, process_before_response=True),
+            build_slack_app(settings, self.team, process_before_response=True, listeners=listeners),
             blueprints=(webhook_routes(settings, self.team, intake),),
         )
         self.server: RunningServer = start_http_server(web, "127.0.0.1", 0)
         self.webhook = WebhookSender(f"{self.server.url}/ingest/webhook", WEBHOOK_SECRET)
         self.slack = SlackDriver(f"{self.server.url}/slack/events", SIGNING_SECRET, fake=fake)
+
+    def pending_slack(self) -> int:
+        with session_scope(self.engine) as session:
+            return session.exec(
+                select(func.count())
+                .select_from(OutboxItem)
+                .where(
+                    OutboxItem.status == OutboxStatus.PENDING, col(OutboxItem.kind).in_(SLACK_KINDS)
+                )
+            ).one()
 
     def pending(self) -> int:
         with session_scope(self.engine) as session:
@@ -120,13 +144,35 @@ class Pipeline:
                 .where(OutboxItem.status == OutboxStatus.PENDING)
             ).one()
 
+    def posted_card(self, message_id: str, text: str, **extra: Any) -> tuple[int, dict[str, Any]]:
+        """Send a customer message through the webhook and wait for its card."""
+        from tests.fakes.webhook_sender import message
+
+        answer = self.webhook.post(message(message_id, text, **extra))
+        assert answer.status == 202, answer.body
+        self.drain()
+        cid = answer.json()["conversation_id"]
+        card = next(
+            p
+            for p in self.fake.all_posts()
+            if p.get("metadata", {}).get("event_payload", {}).get("conversation_id") == cid
+        )
+        return cid, card
+
     def drain(self, timeout: float = 30) -> None:
         """Run the drainer until the outbox is empty (waiting out backoffs and pauses)."""
         deadline = time.monotonic() + timeout
-        while self.pending():
+        while self.pending_slack():
             if time.monotonic() > deadline:
                 raise AssertionError(f"outbox not drained: {self.pending()} pending")
             if not self.drainer.drain_once():
+                time.sleep(0.02)
+
+    def drain_replies(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while self.pending():
+            assert time.monotonic() < deadline, "replies not delivered"
+            if not self.replies.drain_once():
                 time.sleep(0.02)
 
     def cards(self, channel: str) -> list[dict[str, Any]]:

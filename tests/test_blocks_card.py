@@ -344,7 +344,9 @@ def test_unassigned_card_offers_claim() -> None:
         "conversation.draft",
         "conversation.outcome",
         "conversation.tags",
+        "conversation.reassign",
     }
+    assert "initial_user" not in actions["conversation.reassign"]
     assert actions["conversation.claim"]["style"] == "primary"
     buttons = [e for e in actions.values() if e["type"] == "button"]
     assert {b["value"] for b in buttons} == {"42"}

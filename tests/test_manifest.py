@@ -27,6 +27,7 @@ def test_scopes_are_exactly_what_the_bot_needs() -> None:
         "groups:read",
         "im:write",
         "users:read",
+        "reactions:read",
         "reactions:write",
     }
     assert "oauth_config" in _manifest()
@@ -46,10 +47,11 @@ def test_socket_mode_interactivity_home_and_events() -> None:
     assert settings["interactivity"]["is_enabled"] is True
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     events = set(settings["event_subscriptions"]["bot_events"])
-    assert {"app_home_opened", "message.channels", "message.groups"} <= events
+    assert {"app_home_opened", "message.channels", "message.groups", "reaction_added"} <= events
+    assert "reactions:read" in set(manifest["oauth_config"]["scopes"]["bot"])
     # Each message.* event needs its history scope, or Slack refuses the manifest.
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    for event in events - {"app_home_opened"}:
+    for event in events - {"app_home_opened", "reaction_added", "reaction_removed"}:
         kind = event.split(".", 1)[1]
         assert f"{kind}:history" in scopes
 

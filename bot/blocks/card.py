@@ -15,6 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.blocks.card_parts import (
+    button,
+    context,
+    is_user_id,
+    mention,
+    outcome_label,
+    plain,
+    section,
+)
 from bot.blocks.mrkdwn import chunks, clip, escape, link, safe_url, truncate
 
 # Slack's limits (PLATFORM-NOTES.md) and our own budgets inside them.
@@ -40,6 +49,11 @@ ACTION_UNCLAIM = "conversation.unclaim"
 ACTION_DRAFT = "conversation.draft"
 ACTION_OUTCOME = "conversation.outcome"
 ACTION_TAGS = "conversation.tags"
+ACTION_REASSIGN = "conversation.reassign"
+REPLY_HINT = (
+    "Reply to the customer with *Draft reply*; messages typed in this thread stay internal notes."
+)
+OUTCOME_VALUE_LIMIT = 60
 
 NETWORKS = {
     "discord": "Discord",
@@ -58,8 +72,7 @@ INTENTS = {
     "other": "conversation",
 }
 SENTIMENTS = {"negative": "🙁 negative", "neutral": "😐 neutral", "positive": "🙂 positive"}
-# Slack ids look like this; anything else is escaped rather than rendered as a mention.
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+# Slack channel ids look like this; anything else is shown as escaped text, never as `<#…>`.
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
 
 
@@ -87,33 +100,14 @@ class CardData:
     created_at: datetime  # aware UTC
     reply_supported: bool = True  # False for read-only sources (RSS)
     message_count: int = 1
+    drafting_by: str | None = None  # Slack user id of whoever is drafting a reply right now
+    outcome: str | None = None  # resolved | lead_created | sale | refund | escalated | …
+    outcome_value: str | None = None  # already formatted, e.g. "120.00 EUR"
+    outcome_by: str | None = None  # Slack user id of whoever logged the outcome
+    how_to_reply_hint: bool = True  # explain Draft reply vs. internal notes under the buttons
 
 
 # ------------------------------------------------------------------ small pieces
-def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": text, "verbatim": True}
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": _mrkdwn(text)}
-
-
-def _context(*texts: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [_mrkdwn(t) for t in texts if t][:10]}
-
-
-def _button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": label, "emoji": True},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
-
-
 def network_name(source: str) -> str:
     """Display name of a source, escaped: "RSS/Atom", or "Some Forum" for `some_forum`."""
     name = NETWORKS.get(source) or source.replace("_", " ").replace("-", " ").title()
@@ -166,9 +160,7 @@ def _timestamp(created_at: datetime) -> str:
 def _assignee(slack_id: str | None) -> str:
     if not slack_id:
         return "Unassigned"
-    if _USER_ID.fullmatch(slack_id):
-        return f"👤 <@{slack_id}>"  # a staff id from Slack: the one mention we render
-    return f"👤 {truncate(slack_id, 40)[0]}"
+    return f"👤 {mention(slack_id)}"  # a staff id from Slack: the one kind of mention we render
 
 
 def _fallback(text: str) -> str:
@@ -190,7 +182,7 @@ def _attachments_section(attachments: tuple[tuple[str, str], ...]) -> dict[str, 
         shown += 1
     if len(attachments) > shown:
         lines.append(f"_+{len(attachments) - shown} more_")
-    return _section("\n".join(lines))
+    return section("\n".join(lines))
 
 
 # ------------------------------------------------------------------ the card
@@ -207,19 +199,19 @@ def _head_block(data: CardData) -> dict[str, Any]:
         facts.append("⭐ influencer")
     if data.is_direct:
         facts.append("🔒 direct message")
-    return _section(f"{badge} *{name}*  ·  {label} priority\n" + "  ·  ".join(facts))
+    return section(f"{badge} *{name}*  ·  {label} priority\n" + "  ·  ".join(facts))
 
 
 def _message_block(data: CardData) -> dict[str, Any]:
     if not data.text.strip():
-        return _section("_(no text)_")
+        return section("_(no text)_")
     # Without a link, outbox_render posts the whole text in the thread when it is cut here.
     if data.message_url:
         suffix = f"\n_({link(data.message_url, 'full message')})_"
     else:
         suffix = "\n_(continues in the thread)_"
     shown, cut = truncate(data.text, min(CARD_TEXT_LIMIT, SECTION_LIMIT - len(suffix)))
-    return _section(shown + suffix if cut else shown)
+    return section(shown + suffix if cut else shown)
 
 
 def _tags_text(tags: tuple[str, ...]) -> str:
@@ -244,7 +236,7 @@ def _facts_block(data: CardData) -> dict[str, Any]:
     ]
     classification = "  ·  ".join(label for label in labels if label)
     count = f"💬 {data.message_count} messages" if data.message_count > 1 else ""
-    return _context(
+    return context(
         classification,
         f"Status: *{truncate(data.status, 30)[0]}*",
         _assignee(data.assignee_slack_id),
@@ -256,10 +248,25 @@ def _facts_block(data: CardData) -> dict[str, Any]:
 
 def _status_block(data: CardData) -> dict[str, Any] | None:
     if data.status == "resolved":
-        return _section("✅ *Resolved*")
+        return section("✅ *Resolved*")
     if data.status == "suppressed":
-        return _context("🔇 _Suppressed as spam or noise: nobody needs to act on it._")
+        return context("🔇 _Suppressed as spam or noise: nobody needs to act on it._")
     return None
+
+
+def _activity_block(data: CardData) -> dict[str, Any] | None:
+    """Who is drafting right now, and the outcome once one is logged."""
+    lines = []
+    if data.drafting_by:
+        lines.append(f"✍️ {mention(data.drafting_by)} is drafting a reply")
+    if data.outcome:
+        parts = [f"✅ Outcome: {outcome_label(data.outcome)}"]
+        if (data.outcome_value or "").strip():
+            parts.append(truncate(_one_line(data.outcome_value or ""), OUTCOME_VALUE_LIMIT)[0])
+        if data.outcome_by:
+            parts.append(f"logged by {mention(data.outcome_by)}")
+        lines.append(" · ".join(parts))
+    return context(*lines) if lines else None
 
 
 def _read_only_block(data: CardData) -> dict[str, Any] | None:
@@ -267,7 +274,7 @@ def _read_only_block(data: CardData) -> dict[str, Any] | None:
         return None
     where = link(data.message_url, f"open it on {network_name(data.source)}")
     text = "📖 Read-only source: reply on the site"
-    return _context(f"{text}: {where}" if data.message_url else text)
+    return context(f"{text}: {where}" if data.message_url else text)
 
 
 def _tag_options(data: CardData) -> list[dict[str, Any]]:
@@ -301,16 +308,37 @@ def _tag_picker(data: CardData) -> dict[str, Any] | None:
 def _actions_block(data: CardData) -> dict[str, Any]:
     value = str(data.conversation_id)
     elements = [
-        _button("Unclaim", ACTION_UNCLAIM, value)
+        button("Unclaim", ACTION_UNCLAIM, value)
         if data.assignee_slack_id
-        else _button("Claim", ACTION_CLAIM, value, "primary")
+        else button("Claim", ACTION_CLAIM, value, "primary")
     ]
     if data.reply_supported:
-        elements.append(_button("Draft reply", ACTION_DRAFT, value))
-    elements.append(_button("Log outcome", ACTION_OUTCOME, value))
+        elements.append(button("Draft reply", ACTION_DRAFT, value))
+    elements.append(button("Log outcome", ACTION_OUTCOME, value))
     if picker := _tag_picker(data):
         elements.append(picker)
+    if reassign := _reassign_picker(data):
+        elements.append(reassign)
     return {"type": "actions", "block_id": f"conversation:{value}", "elements": elements}
+
+
+def _reassign_picker(data: CardData) -> dict[str, Any] | None:
+    """Hand the conversation to someone: a manager can assign an unclaimed one directly.
+    The handler reads `selected_user` and the conversation id from the block_id."""
+    picker: dict[str, Any] = {
+        "type": "users_select",
+        "action_id": ACTION_REASSIGN,
+        "placeholder": plain("Reassign to…", OPTION_TEXT_LIMIT),
+    }
+    if is_user_id(data.assignee_slack_id):
+        picker["initial_user"] = data.assignee_slack_id
+    return picker
+
+
+def _hint_block(data: CardData) -> dict[str, Any] | None:
+    if not (data.how_to_reply_hint and data.reply_supported):
+        return None
+    return context(REPLY_HINT)
 
 
 def conversation_card(data: CardData) -> dict[str, Any]:
@@ -325,9 +353,11 @@ def conversation_card(data: CardData) -> dict[str, Any]:
         _message_block(data),
         _attachments_section(data.attachments),
         _facts_block(data),
+        _activity_block(data),
         _read_only_block(data),
         _status_block(data),
         _actions_block(data),
+        _hint_block(data),
     ]
     return {"text": _fallback(fallback), "blocks": [b for b in blocks if b]}
 
@@ -340,7 +370,7 @@ def _follow_up_sections(text: str, url: str | None, network: str) -> list[dict[s
         where = link(url, f"Read the full message on {network}") if url else ""
         note = "_… the rest of this message is too long for Slack and was cut._"
         pieces = [*pieces[: MAX_FOLLOW_UP_SECTIONS - 1], f"{note} {where}".strip()]
-    return [_section(p) for p in pieces]
+    return [section(p) for p in pieces]
 
 
 def follow_up_message(
@@ -359,14 +389,14 @@ def follow_up_message(
     at = truncate(_at_handle(handle), HANDLE_LIMIT)[0] if (author_name or "").strip() else ""
     who = f"💬 *{name}*" + (f" ({at})" if at else "") + f" on {network}"
     opened = link(url, "open") if url else ""
-    context = _context("  ·  ".join(x for x in (who, _timestamp(created_at), opened) if x))
+    head = context("  ·  ".join(x for x in (who, _timestamp(created_at), opened) if x))
     sections = _follow_up_sections(text, url, network)
     files = _attachments_section(attachments)
     if not sections and not files:
-        sections = [_section("_(no text)_")]
+        sections = [section("_(no text)_")]
     raw_name = (author_name or "").strip() or (handle or "").strip() or "Customer"
     fallback = f"{raw_name}: {_one_line(text)}"
-    blocks = [context, *sections, *([files] if files else [])]
+    blocks = [head, *sections, *([files] if files else [])]
     return {"text": _fallback(fallback), "blocks": blocks}
 
 
@@ -393,5 +423,5 @@ def channel_notice(*, home_channel: str, permalink: str | None, data: CardData) 
     fallback = f"New {intent} from {raw_name} on {network}: {_one_line(data.text)}"
     return {
         "text": _fallback(fallback),
-        "blocks": [_section(f"{headline}\n>{quote}" if quote else headline)],
+        "blocks": [section(f"{headline}\n>{quote}" if quote else headline)],
     }

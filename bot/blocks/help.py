@@ -19,3 +19,13 @@ def help_message(result: HelpResult) -> dict[str, Any]:
         "text": text,
         "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
     }
+
+
+def tag_created(sentence: str) -> dict[str, Any]:
+    """The answer to `/crm tag <name>`; the sentence may hold the user's tag name."""
+    text = escape(sentence)
+    return {
+        "response_type": "ephemeral",
+        "text": text,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+    }

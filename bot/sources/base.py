@@ -1,0 +1,73 @@
+"""The one interface every source adapter implements, and the types of an outbound reply.
+
+A source adapter connects Threadline to one network. It has two halves:
+
+* ``watch()`` yields the network's new messages as ``InboundMessage``s, for sources that
+  Threadline polls or holds a connection to (Discord, RSS, ...). Push-based sources such as
+  the signed webhook yield nothing from ``watch()``: their messages arrive over HTTP
+  (``POST /ingest/webhook``) and go straight to intake.
+* ``send_reply()`` delivers one reply a person approved in Slack back onto the network and
+  says what happened as a ``DeliveryResult``. It never raises for network trouble; the
+  outbox reads ``ok``/``retryable``/``retry_after`` and decides whether to try again later
+  or park the reply for a person. Read-only sources (RSS) raise ``ReplyNotSupportedError``.
+
+The same reply may be sent more than once (a retry after a timeout, a worker that died after
+sending): ``OutboundReply.idempotency_key`` stays the same across those attempts, and adapters
+pass it on wherever the network accepts one, so the far side can recognise a repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from handlers.inbound import InboundMessage
+
+
+@dataclass(frozen=True)
+class OutboundReply:
+    """One approved reply, with everything an adapter needs to put it on the network."""
+
+    conversation_id: int
+    draft_id: int | None
+    source: str  # the conversation's source name
+    thread_id: str  # the conversation's external thread id
+    in_reply_to: str | None  # the external id of the customer's latest message
+    text: str  # exactly what the person approved; adapters send it byte-exact
+    language: str | None
+    reply_meta: dict[str, Any]  # Conversation.source_meta (webhook: {"via", "reply_url"})
+    idempotency_key: str  # stable across retries of the same reply
+    sent_by: str  # Slack user id of the person who clicked Send
+    is_direct: bool = False
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What happened to one delivery attempt."""
+
+    ok: bool
+    external_id: str | None = None  # the network's id for our reply, when it says
+    url: str | None = None  # permalink, when known
+    error: str | None = None  # one line for the person who clicked (no secrets)
+    retryable: bool = False  # worth trying again later (timeouts, 5xx, 429)
+    retry_after: float | None = None  # seconds, when the network said (Retry-After)
+
+
+@runtime_checkable
+class SourceAdapter(Protocol):
+    """What the runtime needs from a network: read from it, and answer on it."""
+
+    name: str
+
+    def watch(self) -> Iterator[InboundMessage]:
+        """New messages, as they come. Push-based sources (the webhook) yield nothing."""
+        ...
+
+    def send_reply(self, reply: OutboundReply) -> DeliveryResult:
+        """Deliver one approved reply; network trouble is a result, not an exception."""
+        ...
+
+
+class ReplyNotSupportedError(Exception):
+    """Raised by ``send_reply`` of a read-only source (RSS): there is nowhere to answer."""
