@@ -49,9 +49,8 @@ def full_card_data(session: Session, conv: Conversation, team: TeamConfig) -> Ca
 def draft_view(session: Session, draft: Draft, error: str | None = None) -> DraftView:
     conv = session.get(Conversation, draft.conversation_id)
     source = conv.source if conv else "webhook"
-    sent = session.exec(
-        select(Message).where(Message.id == _reply_message_id(session, draft))
-    ).first()
+    reply_id = _reply_message_id(session, draft)
+    sent = session.get(Message, reply_id) if reply_id else None
     return DraftView(
         draft_id=draft.id or 0,
         conversation_id=draft.conversation_id,

@@ -44,20 +44,23 @@ def mark_drafting(session: Session, conversation_id: int, user: str | None, now:
 
 def draft_context(session: Session, conv: Conversation) -> DraftContext:
     """Only this conversation's own messages go into a draft: no other customer's data."""
-    messages = session.exec(
+    # The latest 20 messages, oldest first: enough context without loading a long history.
+    latest = session.exec(
         select(Message)
         .where(
             Message.conversation_id == conv.id,
             col(Message.direction).in_([Direction.IN, Direction.OUT]),
         )
-        .order_by(col(Message.created_at), col(Message.id))
+        .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+        .limit(20)
     ).all()
+    messages = list(reversed(latest))
     return DraftContext(
         conversation_id=conv.id or 0,
         source=conv.source,
         intent=conv.intent,
         language=conv.language,
-        history=tuple((str(m.direction), m.text) for m in messages[-20:]),
+        history=tuple((str(m.direction), m.text) for m in messages),
     )
 
 
