@@ -19,6 +19,8 @@ from bot.config import (
     load_settings,
     load_team_config,
 )
+from bot.config_schema import TeamConfig
+from bot.listeners import ListenerContext
 from bot.logs import configure_logging
 from bot.runtime import build_scheduler, prepare_database, verify_slack_token, wait_for_shutdown
 from bot.slack_app import build_slack_app, make_web_client
@@ -74,6 +76,15 @@ def _require_slack(settings: Settings, *, need_signing_secret: bool = False) -> 
         )
 
 
+def _listeners(
+    engine: Engine, team: TeamConfig, settings: Settings, replies: object = None
+) -> ListenerContext:
+    try:
+        return listener_context(engine, team, replies, settings)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
 def _slack_error(exc: Exception) -> str:
     if isinstance(exc, SlackApiError):
         return str(exc.response.get("error"))
@@ -104,9 +115,9 @@ def run() -> None:
         settings,
         loaded.team,
         client=client,
-        listeners=listener_context(engine, loaded.team, replies.drainer),  # type: ignore[arg-type]
+        listeners=_listeners(engine, loaded.team, settings, replies.drainer),
     )
-    intake = make_intake(engine, loaded.team, drainer.drainer)
+    intake = make_intake(engine, loaded.team, drainer.drainer, settings)  # type: ignore[arg-type]
     scheduler = build_scheduler(loaded)
     scheduler.start()
     web = create_web_app(
@@ -147,10 +158,10 @@ def serve() -> None:
     settings, loaded = _boot()
     _require_slack(settings, need_signing_secret=True)
     engine = _database(settings)
-    intake = make_intake(engine, loaded.team)  # a worker process drains the outbox
+    intake = make_intake(engine, loaded.team, settings=settings)  # a worker drains the outbox
     web = create_web_app(
         engine,
-        build_slack_app(settings, loaded.team, listeners=listener_context(engine, loaded.team)),
+        build_slack_app(settings, loaded.team, listeners=_listeners(engine, loaded.team, settings)),
         blueprints=(webhook_routes(settings, loaded.team, intake),),
     )
     server = start_http_server(web, settings.host, settings.port)

@@ -17,6 +17,7 @@ from bot.blocks.draft import DraftView, draft_message
 from bot.config_schema import TeamConfig
 from bot.outbox_render import card_data
 from handlers.conversation_actions import latest_outcome
+from handlers.drafting import NETWORK_LIMITS
 from handlers.drafts import drafting_by_other
 from storage.db import session_scope
 from storage.models import Conversation, Draft, Message, OutboxItem
@@ -24,8 +25,6 @@ from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
-# What each network accepts in one reply; the draft shows the count against it.
-NETWORK_LIMITS = {"mastodon": 500, "bluesky": 300, "discord": 2000}
 OUTCOME_LABELS = {"lead_created": "lead created", "no_action": "no action"}
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.config_schema import TeamConfig
 from handlers.classify import Classifier
 from handlers.inbound import InboundMessage
-from handlers.ingest import IngestResult, ingest_message
+from handlers.ingest import IngestResult, already_stored, ingest_message
 from storage.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,17 @@ class Intake:
         self.on_ingested = on_ingested
 
     def accept(self, msg: InboundMessage) -> IngestResult:
+        with session_scope(self.engine) as session:
+            seen = already_stored(session, msg)
+        if seen is not None:  # no classifier call (maybe an LLM) for a re-delivery
+            return seen
+        classification = self.classifier.classify(msg.text, msg.language)
         # Two deliveries of one message (or two first messages of one thread) racing on
         # PostgreSQL: the loser hits a unique key; its retry sees the winner's rows.
         for attempt in range(3):
             try:
                 with session_scope(self.engine, write=True) as session:
-                    result = ingest_message(session, msg, self.team, self.classifier)
+                    result = ingest_message(session, msg, self.team, classification)
                 break
             except IntegrityError:
                 if attempt == 2:

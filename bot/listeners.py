@@ -29,11 +29,11 @@ from bot.blocks.modals import (
     parse_outcome_submission,
 )
 from bot.config_schema import TeamConfig
-from bot.conversation_view import NETWORK_LIMITS, post_draft, refresh_card, refresh_draft
+from bot.conversation_view import post_draft, refresh_card, refresh_draft
 from bot.outbox_render import READ_ONLY_SOURCES
 from handlers import conversation_actions as actions
 from handlers import drafts
-from handlers.drafting import Drafter
+from handlers.drafting import NETWORK_LIMITS, Drafter
 from storage.db import session_scope
 from storage.models import Conversation, Customer
 from storage.types import utcnow

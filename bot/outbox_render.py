@@ -177,6 +177,7 @@ def card_data(session: Session, conv: Conversation, team: TeamConfig) -> CardDat
         created_at=first.created_at if first else conv.created_at,
         reply_supported=conv.source not in READ_ONLY_SOURCES,
         message_count=count,
+        summary=conv.summary,
     )
 
 

@@ -5,23 +5,27 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from flask import Blueprint, Response, jsonify
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.config_schema import TeamConfig
 from bot.delivery import ReplyDrainer
 from bot.intake import Intake
 from bot.listeners import ListenerContext
+from bot.llm import OpenAIClassifier, OpenAIDrafter, make_client
 from bot.outbox import OutboxDrainer
 from bot.sources.base import SourceAdapter
 from bot.sources.webhook import webhook_blueprint
 from bot.sources.webhook_reply import WebhookReplySender
+from handlers.classify import Classifier
 from handlers.classify_offline import OfflineClassifier
-from handlers.drafting import TemplateDrafter
+from handlers.drafting import Drafter, TemplateDrafter
+from prompts import read_prompt
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +48,59 @@ class BackgroundDrainer:
         self.thread.join(timeout=15)
 
 
-def make_intake(engine: Engine, team: TeamConfig, drainer: OutboxDrainer | None = None) -> Intake:
+def make_intake(
+    engine: Engine,
+    team: TeamConfig,
+    drainer: OutboxDrainer | None = None,
+    settings: Settings | None = None,
+) -> Intake:
     wake = (lambda _result: drainer.wake.set()) if drainer else None
-    return Intake(engine, team, OfflineClassifier(), on_ingested=wake)
+    return Intake(engine, team, make_classifier(settings, team), on_ingested=wake)
+
+
+def make_classifier(settings: Settings | None, team: TeamConfig) -> Classifier:
+    offline = OfflineClassifier()
+    if settings is None or settings.openai_api_key is None:
+        return offline
+    # Triage runs while a webhook sender waits: a short timeout, one retry, then offline.
+    client = make_client(
+        settings.openai_api_key.get_secret_value(),
+        settings.openai_base_url,
+        timeout=8.0,
+        max_retries=1,
+    )
+    return OpenAIClassifier(
+        client, settings.openai_model, offline, send_pii=team.privacy.send_pii_to_llm
+    )
+
+
+def brand_text(team: TeamConfig) -> str:
+    if team.drafts.brand_file is None:
+        return read_prompt("brand.md")
+    path = Path(team.drafts.brand_file)
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"drafts.brand_file {path}: cannot read it ({exc})") from None
+
+
+def make_drafter(settings: Settings | None, team: TeamConfig) -> Drafter:
+    offline = TemplateDrafter()
+    if settings is None or settings.openai_api_key is None:
+        return offline
+    client = make_client(
+        settings.openai_api_key.get_secret_value(),
+        settings.openai_base_url,
+        timeout=team.drafts.timeout_seconds,
+        max_retries=2,
+    )
+    return OpenAIDrafter(
+        client,
+        settings.openai_model,
+        brand_text(team),
+        offline,
+        send_pii=team.privacy.send_pii_to_llm,
+    )
 
 
 def drainer_client(settings: Settings) -> WebClient:
@@ -92,10 +146,15 @@ def make_reply_drainer(engine: Engine, settings: Settings, team: TeamConfig) -> 
 
 
 def listener_context(
-    engine: Engine, team: TeamConfig, replies: ReplyDrainer | None = None
+    engine: Engine,
+    team: TeamConfig,
+    replies: ReplyDrainer | None = None,
+    settings: Settings | None = None,
 ) -> ListenerContext:
     wake = replies.wake.set if replies else (lambda: None)
-    return ListenerContext(engine=engine, team=team, drafter=TemplateDrafter(), on_send=wake)
+    return ListenerContext(
+        engine=engine, team=team, drafter=make_drafter(settings, team), on_send=wake
+    )
 
 
 def start_drainer(drainer: Drainer) -> BackgroundDrainer:

@@ -1,4 +1,5 @@
 """Cue lexicons for `handlers.classify_offline` (data only; compiled once at import there).
+The language-detection data (stopwords, accented letters) lives in `handlers.language`.
 
 Entry syntax, shared by every table below:
 - entries are folded exactly like message text (NFKC, casefold, accents and Arabic harakat
@@ -387,74 +388,4 @@ CONTRAST: Lexicon = {  # what follows these outweighs what came before ("thanks,
 POSITIVE_EMOJI = "😍❤♥💕💖💗💙💚💜🥰😊😀😃😄😁🙂☺🤩🙏👍👏🙌🎉🥳✨💯💪👌😎🔥"
 NEGATIVE_EMOJI = "😡😠🤬👎💔😤😞😢😭🙄💩😒😩😫😖😣☹🙁😕🤮"
 PROMO_EMOJI = "💰🤑💸📈🚀"  # spam flavour only in bulk: one rocket is just enthusiasm
-
-# --- language detection ------------------------------------------------------------------
-# Latin letters that point at a language, with weights: 3 = practically unique in scope,
-# lower = shared. Counted on the unfolded lower-case text.
-LATIN_MARKS: dict[str, dict[str, float]] = {
-    "ě": {"cs": 3}, "ř": {"cs": 3}, "ů": {"cs": 3}, "š": {"cs": 2}, "č": {"cs": 2},
-    "ž": {"cs": 2}, "ň": {"cs": 2}, "ť": {"cs": 2}, "ď": {"cs": 2}, "ý": {"cs": 1.5},
-    "ñ": {"es": 3}, "¿": {"es": 3}, "¡": {"es": 3},
-    "ß": {"de": 3}, "ä": {"de": 2}, "ö": {"de": 2}, "ü": {"de": 1.5},
-    "ã": {"pt": 3}, "õ": {"pt": 3}, "ç": {"fr": 1, "pt": 1}, "â": {"fr": 0.5, "pt": 0.5},
-    "ê": {"fr": 1, "pt": 0.5}, "ô": {"fr": 0.5, "pt": 0.5}, "è": {"fr": 1, "it": 1},
-    "à": {"fr": 1, "pt": 0.5, "it": 0.5}, "ù": {"fr": 1, "it": 0.5}, "î": {"fr": 1.5},
-    "ï": {"fr": 1.5}, "ë": {"fr": 1.5}, "œ": {"fr": 3}, "û": {"fr": 1.5},
-    "ò": {"it": 1.5}, "ì": {"it": 1.5},
-    "ą": {"pl": 3}, "ę": {"pl": 3}, "ł": {"pl": 3}, "ś": {"pl": 3}, "ź": {"pl": 3},
-    "ż": {"pl": 3}, "ń": {"pl": 3}, "ć": {"pl": 2},
-    "á": {"cs": 0.5, "es": 0.5, "pt": 0.5}, "é": {"cs": 0.5, "es": 0.5, "fr": 0.5, "pt": 0.5},
-    "í": {"cs": 0.5, "es": 0.5, "pt": 0.5}, "ó": {"es": 0.5, "pt": 0.5, "pl": 0.5},
-    "ú": {"cs": 0.5, "es": 0.5, "pt": 0.5},
-}
-
-# Frequent short words per language (folded like cue entries). Shared words are listed in
-# each language that uses them; they then add to every candidate and cancel out.
-STOPWORDS: dict[str, str] = {
-    "en": "a the an and or but is are was were be been it its this that i im ive my you your"
-          " youre we our they their he she his her to of in on at for with from by about as"
-          " if not no dont doesnt didnt isnt cant wont can could would should will do does did"
-          " have has had get got how what why where when which who there here please pls"
-          " thanks thank thx hi hello hey just so very really still all any some much guys"
-          " love great good bad ok okay yes lol tbh anyone since after before every me us"
-          " them because then than now new one up out over again never always only also too"
-          " back going trying tried use using someone everything nothing something know think"
-          " want need make time u ur",
-    "es": "el la los las un una unos de del al y o que en es por para con no mi tu su se lo"
-          " le me muy pero como cuando donde porque gracias hola ayuda cuenta este esta estoy"
-          " tengo tienen hay puedo quiero necesito desde nos vemos vale sí ya todo todos"
-          " alguien sabe algo hacer puede también así solo cuál qué mucho nada nunca siempre"
-          " ahora hoy día días tiene hace ser está están fue eso esto aquí usted ustedes sin"
-          " sobre hasta otro otra vez mismo nuestro llevo verdad después antes",
-    "cs": "a je jsem jsi jsme jste jsou se si to ten ta na do od po za pro při s z k v ve ze"
-          " ale jak kde kdy proč co už ještě taky také tak moc děkuji děkuju díky ahoj dobrý"
-          " den prosím mi mě mně můj moje vám váš nám nás bych by bychom chci není nejde"
-          " tohle tady jen nebo ani zítra dnes včera jsem mám máte fakt furt nějak nějaký"
-          " protože když jestli všechno vše nic nikdo tam teď prostě asi pořád proto mezi"
-          " jaký který",
-    "de": "der die das und ist nicht ein eine ich du sie wir mit für auf zu den dem im ab auch"
-          " aber wie was warum kann bitte danke vielen hallo mein meine kein keine schon noch"
-          " sehr es mehr immer nur jetzt heute habe hat sind war wird möchte gibt mich mir"
-          " uns dass oder weil wenn dann doch mal",
-    "fr": "le la les un une des de du et est cest je tu il elle nous vous pas ne que qui"
-          " pour avec sur dans ce cette mon ma mes merci bonjour salut très tout comment"
-          " pourquoi où jai peux plus rien depuis mise jour mais ça bien sont ont fait faire"
-          " être aussi encore toujours votre vos notre quand comme",
-    "pt": "o a os as um uma de do da dos das e em no na com para por que não sim muito"
-          " obrigado obrigada você eu meu minha olá oi como quanto custa conta isso novo nova"
-          " está estou tenho tem seu sua ele ela aqui agora já também mais então pra vocês"
-          " nada sempre hoje dia ainda quando onde bom boa tudo fazer pode posso preciso",
-    "it": "il lo la gli le un una di del della e che non per con sono ho ciao grazie mille"
-          " molto come perché cosa questo questa mio mia così oggi anche ancora sempre già"
-          " più buongiorno nel nella dal alla ma hai ha abbiamo fare essere",
-    "pl": "i w z na do nie jest to się że jak co mam proszę dziękuję dzięki cześć",
-}
-
-# Persian function words that Arabic does not use, for Persian written without پ چ ژ گ ی ک.
-PERSIAN_WORDS = frozenset((
-    "از", "را", "این", "است", "نیست", "هست", "خیلی", "ممنون", "مرسی", "چرا", "چطور", "کجا",
-    "برای", "دارم", "داریم", "میشه", "ولی", "اما", "شما",
-))
-PERSIAN_LETTERS = frozenset("پچژگیک")
-UKRAINIAN_LETTERS = frozenset("іїєґ")
 # fmt: on

@@ -9,8 +9,8 @@ are read, so a pasted 100k-character post costs the same as a long tweet. No net
 randomness, no mutable module state.
 
 Decisions, in order (see `_intent` for the reasons behind the precedence):
-1. language: a network-supplied hint wins; otherwise by script, then (Latin) by marks and
-   stopwords, falling back to English for Latin text with no other signal;
+1. language: a network-supplied hint wins; otherwise `handlers.language` detects it (by
+   script, then for Latin text by marks and stopwords), sharing this module's normalization;
 2. cues: lexicon hits per intent and polarity; what follows a contrast word ("but") weighs
    1.5×, and a negator up to three words before a single-word cue flips its polarity
    ("not bad") or cancels it as evidence for praise/complaint ("not broken");
@@ -31,27 +31,27 @@ from typing import Final
 
 from handlers import classify_lexicon as lx
 from handlers.classify import Classification, Intent, Sentiment
+from handlers.language import (
+    ARABIC_WORD,
+    MAX_CHARS,
+    NOISE,
+    TOKEN,
+    detect_language,
+    fold,
+    language_of,
+    normalize_language_hint,
+)
 
 __all__ = ["MAX_CHARS", "OfflineClassifier", "detect_language", "normalize_language_hint"]
 
-MAX_CHARS: Final = 5_000  # a longer post is an article; its opening carries the intent
+# MAX_CHARS, `detect_language` and `normalize_language_hint` live in `handlers.language` and
+# are re-exported here for callers that predate the split.
 
-# --- normalization -------------------------------------------------------------------------
-# Dropped after NFD: Latin/Greek/Cyrillic accents (customers skip them: "dekuji", "como"),
-# Arabic harakat/hamza marks/tatweel, the Devanagari nukta (ज़ = ज), ZWNJ/ZWJ (Persian
-# "نمی‌کنه" = "نمیکنه"), bidi marks, emoji variation selectors, apostrophes ("doesn't").
-_FOLD_TABLE: Final = {
-    **dict.fromkeys([*range(0x300, 0x370), *range(0x64B, 0x660), 0x670, 0x640, 0x93C], None),
-    **dict.fromkeys([0x200C, 0x200D, 0x200E, 0x200F, 0xFE0F, 0x27, 0x2019, 0x2018], None),
-    # Arabic yeh/alef maksura/kaf and their Persian forms are typed interchangeably.
-    **{0x64A: "ی", 0x649: "ی", 0x643: "ک"},
-    0x901: "ं",  # candrabindu and anusvara are spelled interchangeably (हूँ / हूं)
-}
-_PERSIAN_PREFIX: Final = re.compile(r"(?<![\u0620-\u06FF])(ن?می) (?=[\u0620-\u06FF])")
-_NOISE: Final = re.compile(r"https?://\S+|www\.\S+|(?<!\S)[^\s@]++@\S+|(?<!\w)@\w+")
+# --- tokens and scripts --------------------------------------------------------------------
+# Folding (`fold`), link/handle removal (`NOISE`) and tokens (`TOKEN`) are shared with
+# language detection, so both read the same words; see `handlers.language`.
 _URL: Final = re.compile(r"https?://|www\.")
 _MENTION: Final = re.compile(r"(?<!\w)@\w")
-_TOKEN: Final = re.compile(r"[^\W_]+")
 _CLAUSE_BREAK: Final = re.compile(r"[,.;:!?¿¡،؛。\n]")  # negation does not reach past these
 
 # Scripts without reliable word boundaries: cues there match as substrings.
@@ -59,28 +59,7 @@ _SUBSTRING_SCRIPT: Final = re.compile(
     r"[\u0900-\u097F\u0E00-\u0E7F\u3040-\u30FF\u3400-\u9FFF"
     r"\uAC00-\uD7AF\u1100-\u11FF\u3130-\u318F]"
 )
-_SCRIPTS: Final = re.compile(
-    r"(?P<latin>[a-z\u00DF-\u00F6\u00F8-\u024F]+)|(?P<cyrillic>[\u0400-\u04FF]+)"
-    r"|(?P<greek>[\u0370-\u03FF\u1F00-\u1FFF]+)|(?P<arabic>[\u0620-\u064A\u0671-\u06D3\u06FA-\u06FF]+)"
-    r"|(?P<hebrew>[\u05D0-\u05EA]+)|(?P<devanagari>[\u0900-\u0963\u0971-\u097F]+)"
-    r"|(?P<thai>[\u0E01-\u0E4E]+)|(?P<kana>[\u3041-\u30FF]+)|(?P<han>[\u3400-\u4DBF\u4E00-\u9FFF]+)"
-    r"|(?P<hangul>[\uAC00-\uD7AF\u1100-\u11FF\u3130-\u318F]+)"
-)
-# One CJK character carries about as much as a short Latin word.
-_SCRIPT_WEIGHT: Final = {"han": 3.0, "kana": 3.0, "hangul": 3.0}
-_SCRIPT_LANGUAGE: Final = {
-    "hebrew": "he",
-    "devanagari": "hi",
-    "thai": "th",
-    "greek": "el",
-    "hangul": "ko",
-}
-_LATIN_ORDER: Final = ("en", "es", "cs", "de", "fr", "pt", "it", "pl")  # tie-break order
-_MARKS: Final = re.compile("[" + "".join(lx.LATIN_MARKS) + "]")
-_ARABIC_WORD: Final = re.compile(r"[\u0620-\u06FF]+")
 _DEVANAGARI: Final = re.compile(r"[\u0900-\u097F]")
-_HINT_ALIASES: Final = {"iw": "he", "in": "id", "ji": "yi"}  # pre-1989 ISO codes still seen
-_HINT_UNKNOWN: Final = frozenset({"und", "mul", "zxx", "mis"})  # "undetermined" etc.
 
 # --- non-lexical signals -------------------------------------------------------------------
 _QUESTION_MARK: Final = re.compile(r"[?¿؟]")
@@ -98,19 +77,6 @@ _PRECEDENCE: Final[tuple[Intent, ...]] = ("complaint", "purchase_intent", "quest
 _NEGATION_WINDOW: Final = 3  # words; "not really that good" still negates "good"
 _AFTER_CONTRAST: Final = 1.5
 _SPAM_THRESHOLD: Final = 2.0
-
-
-def _fold(text: str) -> str:
-    """NFKC + casefold + the `_FOLD_TABLE` simplifications; cue entries go through it too."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    if not folded.isascii():
-        folded = unicodedata.normalize("NFD", folded).translate(_FOLD_TABLE)
-        folded = unicodedata.normalize("NFC", folded)
-        if "می " in folded:  # Persian verb prefix typed with a space instead of ZWNJ
-            folded = _PERSIAN_PREFIX.sub(r"\1", folded)
-    else:
-        folded = folded.replace("'", "")
-    return " ".join(folded.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +146,7 @@ class _Lexicon:
             for entries in by_language.values():
                 for entry in entries:
                     weight = {"~": 0.5, "+": 2.0}.get(entry[0], 1.0)
-                    body = _fold(entry.lstrip("~+"))
+                    body = fold(entry.lstrip("~+"))
                     weights[key, body] = min(weight, weights.get((key, body), weight))
         for (key, body), weight in weights.items():
             self._add(key, body, weight)
@@ -196,13 +162,13 @@ class _Lexicon:
             family = "polar" if key in _POLAR else "other"
             self.substrings[family][text].append((key, weight))
             return
-        first, *rest = _TOKEN.findall(text)
+        first, *rest = TOKEN.findall(text)
         cue = _Cue(key, weight, tuple(rest), prefix, 1 + len(rest))
         index = self.stems if prefix and not rest else self.exact
         if cue in index[first]:
             return  # a spelling variant already listed under another language
         index[first].append(cue)
-        if rest and _ARABIC_WORD.match(first):
+        if rest and ARABIC_WORD.match(first):
             # Persian joins compounds with ZWNJ, a space, or nothing ("فوق‌العاده"): the
             # folded ZWNJ form is the joined one, so index that spelling as well.
             self._add(key, "".join(text.split()) + "*" * prefix, weight)
@@ -277,18 +243,7 @@ _LEXICON: Final = _Lexicon(
         "greeting": lx.GREETING,
     }
 )
-_NEGATORS: Final = frozenset(_fold(w) for words in lx.NEGATORS.values() for w in words)
-
-
-def _stopword_index(stopwords: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
-    index: dict[str, tuple[str, ...]] = {}
-    for lang, words in stopwords.items():
-        for word in sorted(set(_fold(words).split())):
-            index[word] = (*index.get(word, ()), lang)
-    return index
-
-
-_STOPWORDS: Final = _stopword_index(lx.STOPWORDS)
+_NEGATORS: Final = frozenset(fold(w) for words in lx.NEGATORS.values() for w in words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +252,7 @@ class _Prepared:
 
     nfkc: str  # NFKC, original case (shouting detection)
     lower: str  # NFKC lower-case, links and handles removed: script and accent evidence
-    folded: str  # `_fold` of `lower`: cue matching
+    folded: str  # `fold` of `lower`: cue matching
     tokens: list[str]
     starts: list[int]  # character offset of each token in `folded`
     clauses: list[int]  # clause number of each token (counted by punctuation)
@@ -308,9 +263,9 @@ class _Prepared:
     def of(cls, text: str, max_chars: int) -> _Prepared:
         nfkc = unicodedata.normalize("NFKC", text[:max_chars])
         raw_lower = nfkc.lower()
-        lower = _NOISE.sub(" ", raw_lower)
-        folded = _fold(lower)
-        matches = list(_TOKEN.finditer(folded))
+        lower = NOISE.sub(" ", raw_lower)
+        folded = fold(lower)
+        matches = list(TOKEN.finditer(folded))
         starts = [m.start() for m in matches]
         breaks = [m.start() for m in _CLAUSE_BREAK.finditer(folded)]
         return cls(
@@ -323,63 +278,6 @@ class _Prepared:
             links=len(_URL.findall(raw_lower)),
             mentions=len(_MENTION.findall(nfkc)),
         )
-
-
-def _script_counts(lower: str) -> dict[str, float]:
-    counts: dict[str, float] = defaultdict(float)
-    for m in _SCRIPTS.finditer(lower):
-        script = m.lastgroup or ""
-        counts[script] += (m.end() - m.start()) * _SCRIPT_WEIGHT.get(script, 1.0)
-    return counts
-
-
-def _language(prep: _Prepared) -> str | None:
-    counts = _script_counts(prep.lower)
-    if not counts:
-        return None  # emoji, digits, punctuation, a bare link: no linguistic signal
-    cjk = counts.get("han", 0.0) + counts.get("kana", 0.0)
-    script = max(counts, key=lambda s: cjk if s in ("han", "kana") else counts[s])
-    if script in ("han", "kana"):
-        return "ja" if counts.get("kana") else "zh"
-    if script == "arabic":
-        persian = not lx.PERSIAN_LETTERS.isdisjoint(prep.lower) or any(
-            w in lx.PERSIAN_WORDS for w in _ARABIC_WORD.findall(prep.lower)
-        )
-        return "fa" if persian else "ar"
-    if script == "cyrillic":
-        return "ru" if lx.UKRAINIAN_LETTERS.isdisjoint(prep.lower) else "uk"
-    if script == "latin":
-        return _latin_language(prep)
-    return _SCRIPT_LANGUAGE[script]
-
-
-def _latin_language(prep: _Prepared) -> str:
-    scores: dict[str, float] = defaultdict(float)
-    for mark in _MARKS.findall(prep.lower):
-        for lang, weight in lx.LATIN_MARKS[mark].items():
-            scores[lang] += weight
-    for token in prep.tokens:
-        for lang in _STOPWORDS.get(token, ()):
-            scores[lang] += 1.0
-    best = max(_LATIN_ORDER, key=lambda lang: scores.get(lang, 0.0))
-    # Latin text without any marker is most often English (or a brand name): say so rather
-    # than None, so drafts default to the lingua franca of the channel.
-    return best if scores.get(best) else "en"
-
-
-def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of `text`, or None when there is no linguistic signal at all."""
-    return _language(_Prepared.of(text, MAX_CHARS))
-
-
-def normalize_language_hint(hint: str | None) -> str | None:
-    """ "en-US" → "en", "zh_Hant" → "zh"; None for empty, malformed or "und" hints."""
-    if not hint:
-        return None
-    code = hint.strip().lower().replace("_", "-").split("-")[0]
-    if not (2 <= len(code) <= 3 and code.isascii() and code.isalpha()) or code in _HINT_UNKNOWN:
-        return None
-    return _HINT_ALIASES.get(code, code)
 
 
 def _scores(prep: _Prepared) -> dict[str, float]:
@@ -479,7 +377,7 @@ class OfflineClassifier:
         return Classification(
             intent=intent,
             sentiment=_sentiment(positive, negative, intent),
-            language=normalize_language_hint(language_hint) or _language(prep),
+            language=normalize_language_hint(language_hint) or language_of(prep.lower, prep.tokens),
             summary=None,
             urgency=_urgency(scores, intent, prep),
         )

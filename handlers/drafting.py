@@ -13,6 +13,9 @@ from typing import Protocol
 
 from prompts import read_prompt
 
+# What each network accepts in one reply; drafts are measured (and flagged) against it.
+NETWORK_LIMITS = {"mastodon": 500, "bluesky": 300, "discord": 2000}
+
 
 @dataclass(frozen=True)
 class DraftContext:
@@ -21,6 +24,8 @@ class DraftContext:
     intent: str | None
     language: str | None
     history: tuple[tuple[str, str], ...]  # (direction, text), oldest first; this customer only
+    max_chars: int | None = None  # the network's limit for one reply
+    customer_summary: str = ""  # stage, value, past outcomes: this customer's record only
 
 
 @dataclass(frozen=True)

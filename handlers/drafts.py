@@ -11,19 +11,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from handlers.conversation_actions import ActionError, audit, claim_conversation, get_conversation
-from handlers.drafting import DraftContext, Drafter, DraftText
+from handlers.drafting import NETWORK_LIMITS, DraftContext, Drafter, DraftText
 from storage.models import (
     Conversation,
     ConversationStatus,
+    Customer,
     Direction,
     Draft,
     DraftStatus,
     Message,
     OutboxItem,
     OutboxStatus,
+    Outcome,
 )
 
 DRAFTING_MARK_TTL = timedelta(minutes=10)
@@ -61,6 +63,35 @@ def draft_context(session: Session, conv: Conversation) -> DraftContext:
         intent=conv.intent,
         language=conv.language,
         history=tuple((str(m.direction), m.text) for m in messages),
+        max_chars=NETWORK_LIMITS.get(conv.source),
+        customer_summary=customer_summary(session, conv),
+    )
+
+
+def customer_summary(session: Session, conv: Conversation) -> str:
+    """The customer's record in a few facts (no name or contact data: the draft needs none)."""
+    customer = session.get(Customer, conv.customer_id)
+    if customer is None:
+        return "A new customer."
+    outcomes = session.exec(
+        select(Outcome.kind, func.count())
+        .where(Outcome.customer_id == customer.id)
+        .group_by(Outcome.kind)
+    ).all()
+    others = session.exec(
+        select(func.count())
+        .select_from(Conversation)
+        .where(
+            Conversation.customer_id == customer.id,
+            Conversation.id != conv.id,
+            col(Conversation.status).in_([ConversationStatus.OPEN, ConversationStatus.REPLIED]),
+        )
+    ).one()
+    past = ", ".join(f"{kind} x{n}" for kind, n in sorted(outcomes)) or "none"
+    value = f"{customer.lifetime_value:.2f} {customer.currency or ''}".strip()
+    return (
+        f"Lifecycle stage: {customer.lifecycle_stage}. Lifetime value: {value}. "
+        f"Past outcomes: {past}. Other open conversations: {others}."
     )
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from bot.config_schema import TeamConfig
-from handlers.classify import Classification, Classifier
+from handlers.classify import Classification
 from handlers.customers import upsert_identity
 from handlers.inbound import InboundMessage
 from handlers.routing import RoutingDecision, RoutingInput, route
@@ -41,24 +41,32 @@ class IngestResult:
     posted: bool = False  # whether Slack will hear of it (False for spam and post = false)
 
 
-def ingest_message(
-    session: Session,
-    msg: InboundMessage,
-    team: TeamConfig,
-    classifier: Classifier,
-    now: datetime | None = None,
-) -> IngestResult:
-    now = now or datetime.now(UTC)
+def already_stored(session: Session, msg: InboundMessage) -> IngestResult | None:
     seen = session.exec(
         select(Message.id, Message.conversation_id).where(
             Message.source == msg.source, Message.external_id == msg.external_id
         )
     ).first()
+    if seen is None:
+        return None
+    return IngestResult(conversation_id=seen[1], message_id=seen[0], duplicate=True)
+
+
+def ingest_message(
+    session: Session,
+    msg: InboundMessage,
+    team: TeamConfig,
+    classification: Classification,
+    now: datetime | None = None,
+) -> IngestResult:
+    """`classification` is computed before the transaction: an LLM classifier may take
+    seconds, and no write lock should wait on it."""
+    now = now or datetime.now(UTC)
+    seen = already_stored(session, msg)
     if seen is not None:
-        return IngestResult(conversation_id=seen[1], message_id=seen[0], duplicate=True)
+        return seen
 
     identity = upsert_identity(session, msg.source, msg.author, now)
-    classification = classifier.classify(msg.text, msg.language)
     decision = route(RoutingInput(msg.source, msg.text, msg.followers, classification), team)
     conversation = find_conversation(session, msg, identity, team)
     if conversation is None:
@@ -152,6 +160,7 @@ def open_conversation(
         intent=classification.intent,
         sentiment=classification.sentiment,
         language=classification.language,
+        summary=classification.summary,
         is_direct=msg.is_direct,
         url=str(msg.url) if msg.url else None,
         route_rule=decision.rule,

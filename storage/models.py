@@ -136,6 +136,8 @@ class Conversation(SQLModel, table=True):
     intent: str | None = Field(default=None, sa_type=String(30))
     sentiment: str | None = Field(default=None, sa_type=String(20))
     language: str | None = Field(default=None, sa_type=String(16))
+    # One-line English summary from an LLM classifier, shown on cards in other languages.
+    summary: str | None = Field(default=None, sa_type=String(500))
     is_direct: bool = False
     url: str | None = Field(default=None, sa_type=String(1000))
     route_rule: str | None = Field(default=None, sa_type=String(100))  # the rule that routed it

@@ -1,8 +1,10 @@
-"""The offline classifier: accuracy on the labelled sample, specific behaviour, robustness."""
+"""The offline classifier: accuracy on the labelled evaluation set, specific behaviour,
+robustness. The set is `tests/data/classify_eval.jsonl`; its README defines the labels."""
 
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -17,22 +19,26 @@ from handlers.classify_offline import (
     detect_language,
     normalize_language_hint,
 )
-from tests.classify_sample import HOLDOUT, SAMPLE, Sample
+from tests.classify_data import CORE_LANGUAGES, EVAL_PATH, LANGUAGES, SPLITS, Example, load_eval
 
 CLASSIFIER = OfflineClassifier()
+TUNING = load_eval("tuning")
+HOLDOUT = load_eval("holdout")
 DIMENSIONS = ("language", "intent", "sentiment")
 
 
-def _evaluate(rows: Sequence[Sample]) -> tuple[dict[str, float], str]:
+def _evaluate(rows: Sequence[Example]) -> tuple[dict[str, float], str]:
     """Accuracy per dimension, and a report (per language, confusions, misses) to print."""
     hits: Counter[tuple[str, str]] = Counter()
     totals: Counter[tuple[str, str]] = Counter()
     confusions: Counter[tuple[str, str, str]] = Counter()
     misses: list[str] = []
-    for text, *expected in rows:
+    for row in rows:
+        text = row.text
         got = CLASSIFIER.classify(text)
+        expected = (row.language, row.intent, row.sentiment)
         actual = (got.language, got.intent, got.sentiment)
-        lang = str(expected[0])
+        lang = str(row.language)
         for dim, want, have in zip(DIMENSIONS, expected, actual, strict=True):
             for key in ((dim, "all"), (dim, lang)):
                 totals[key] += 1
@@ -53,19 +59,46 @@ def _evaluate(rows: Sequence[Sample]) -> tuple[dict[str, float], str]:
     return accuracy, "\n".join(lines)
 
 
-# The dev sample was used to write the lexicons, so its thresholds only guard against
-# regressions. HOLDOUT was written after the last tuning round and measured once:
-# language 97.5%, intent 71.6%, sentiment 84.0% (see tests/classify_sample.py). Its
-# thresholds are what the classifier really does on unseen messages, minus one message of
-# slack per dimension.
+# Each floor is annotated with the correct messages it needs (x/n), so the slack it leaves is
+# explicit rather than hidden in a percentage.
+# - tuning (319 messages): the lexicons were written with these in view, so 100% / 99.4% /
+#   99.7% is by construction and the floors only guard against regressions. They leave a few
+#   messages of slack (language 316/319, intent and sentiment 310/319) so that a lexicon
+#   change that fixes a class of messages may cost an odd tuning message, but not a language
+#   or a whole intent.
+# - holdout (81 messages): written after the last tuning round and measured once, blind:
+#   language 97.5% (79/81), intent 71.6% (58/81), sentiment 84.0% (68/81). Those are the
+#   honest estimate for unseen messages, so each floor is the measurement minus exactly one
+#   message: a second regression fails. Never tune the lexicons against the holdout to move
+#   these (see tests/data/README.md).
 @pytest.mark.parametrize(
     ("rows", "floor"),
     [
-        pytest.param(SAMPLE, {"language": 0.99, "intent": 0.97, "sentiment": 0.97}, id="dev"),
-        pytest.param(HOLDOUT, {"language": 0.96, "intent": 0.70, "sentiment": 0.82}, id="holdout"),
+        pytest.param(
+            TUNING,
+            {
+                "language": 0.99,  # regression guard: 316/319 needed, 319 measured
+                "intent": 0.97,  # regression guard: 310/319 needed, 317 measured
+                "sentiment": 0.97,  # regression guard: 310/319 needed, 318 measured
+            },
+            id="tuning",
+        ),
+        pytest.param(
+            HOLDOUT,
+            {
+                # 97.5% measured once on unseen text; 96% needs 78/81, one message of slack,
+                # and stays above the 95% the issue requires for language.
+                "language": 0.96,
+                # 71.6% measured once; 70% needs 57/81, one message of slack.
+                "intent": 0.70,
+                # 84.0% measured once; 82% needs 67/81, one message of slack.
+                "sentiment": 0.82,
+            },
+            id="holdout",
+        ),
     ],
 )
-def test_accuracy_on_labelled_sample(rows: list[Sample], floor: dict[str, float]) -> None:
+def test_accuracy_on_labelled_sample(rows: list[Example], floor: dict[str, float]) -> None:
     accuracy, report = _evaluate(rows)
     print(report)  # visible with `pytest -s`: the per-language figures
     failing = {
@@ -78,12 +111,36 @@ def test_accuracy_on_labelled_sample(rows: list[Sample], floor: dict[str, float]
 
 def test_sample_is_large_labelled_and_disjoint() -> None:
     intents, sentiments = set(get_args(Intent)), set(get_args(Sentiment))
-    for text, _, intent, sentiment in SAMPLE + HOLDOUT:
-        assert intent in intents and sentiment in sentiments, text
-    assert len(SAMPLE) >= 120
-    per_language = Counter(lang for _, lang, _, _ in SAMPLE)
+    for row in TUNING + HOLDOUT:
+        assert row.intent in intents and row.sentiment in sentiments, row.text
+    assert len(TUNING) >= 120
+    per_language = Counter(row.language for row in TUNING)
     assert all(per_language[lang] >= 20 for lang in ("en", "es", "fa", "zh", "hi", "cs"))
-    assert not {t for t, *_ in SAMPLE} & {t for t, *_ in HOLDOUT}
+    assert not {row.text for row in TUNING} & {row.text for row in HOLDOUT}
+
+
+def test_eval_set_is_large_labelled_and_unique() -> None:
+    rows = load_eval()
+    assert len(rows) >= 120
+    assert len(rows) == len(TUNING) + len(HOLDOUT)  # every row is in exactly one split
+    per_language = Counter(row.language for row in rows)
+    thin = {lang: per_language[lang] for lang in CORE_LANGUAGES if per_language[lang] < 12}
+    assert not thin, f"fewer than 12 messages: {thin}"
+    intents, sentiments = set(get_args(Intent)), set(get_args(Sentiment))
+    for row in rows:
+        assert row.intent in intents, row
+        assert row.sentiment in sentiments, row
+        assert row.language is None or row.language in LANGUAGES, row
+        assert row.split in SPLITS, row
+        assert row.text.strip() == row.text != "", row  # no blank or padded texts
+        assert row.note is None or row.note.strip(), row
+    # Unique even after case, width and spacing are normalized: a near-copy would count twice.
+    normalized = Counter(
+        " ".join(unicodedata.normalize("NFKC", r.text).casefold().split()) for r in rows
+    )
+    assert not [text for text, n in normalized.items() if n > 1]
+    # Stored as readable UTF-8 (the README asks for it), not as \u escapes.
+    assert "\\u" not in EVAL_PATH.read_text(encoding="utf-8")
 
 
 def test_satisfies_the_classifier_protocol() -> None:
@@ -318,7 +375,7 @@ def test_urgency(text: str, urgency: int) -> None:
 
 
 def test_deterministic_and_thread_safe() -> None:
-    texts = [text for text, *_ in SAMPLE]
+    texts = [row.text for row in TUNING]
     first = [CLASSIFIER.classify(t) for t in texts]
     with ThreadPoolExecutor(max_workers=8) as pool:
         again = list(pool.map(OfflineClassifier().classify, texts))

@@ -105,6 +105,7 @@ class CardData:
     outcome_value: str | None = None  # already formatted, e.g. "120.00 EUR"
     outcome_by: str | None = None  # Slack user id of whoever logged the outcome
     how_to_reply_hint: bool = True  # explain Draft reply vs. internal notes under the buttons
+    summary: str | None = None  # one-line English summary (LLM), shown for other languages
 
 
 # ------------------------------------------------------------------ small pieces
@@ -335,6 +336,13 @@ def _reassign_picker(data: CardData) -> dict[str, Any] | None:
     return picker
 
 
+def _summary_block(data: CardData) -> dict[str, Any] | None:
+    """For a message not in English, the model's English gist (model output: escaped)."""
+    if not data.summary or (data.language or "en") == "en":
+        return None
+    return context(f"🇬🇧 {truncate(data.summary, 300)[0]}")
+
+
 def _hint_block(data: CardData) -> dict[str, Any] | None:
     if not (data.how_to_reply_hint and data.reply_supported):
         return None
@@ -351,6 +359,7 @@ def conversation_card(data: CardData) -> dict[str, Any]:
     blocks = [
         _head_block(data),
         _message_block(data),
+        _summary_block(data),
         _attachments_section(data.attachments),
         _facts_block(data),
         _activity_block(data),
