@@ -10,6 +10,7 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.engine import Engine
 
+from bot import cli_digest
 from bot import doctor as doctor_checks
 from bot.config import (
     SLACK_SETUP_HINT,
@@ -30,6 +31,7 @@ from bot.wiring import (
     make_drainer,
     make_intake,
     make_reply_drainer,
+    register_jobs,
     start_drainer,
     webhook_routes,
 )
@@ -119,6 +121,7 @@ def run() -> None:
     )
     intake = make_intake(engine, loaded.team, drainer.drainer, settings)  # type: ignore[arg-type]
     scheduler = build_scheduler(loaded)
+    register_jobs(scheduler, engine, settings, loaded.team)
     scheduler.start()
     web = create_web_app(
         engine, slack_app, blueprints=(webhook_routes(settings, loaded.team, intake),)
@@ -181,6 +184,7 @@ def worker() -> None:
     drainer = start_drainer(make_drainer(engine, settings, loaded.team))
     replies = start_drainer(make_reply_drainer(engine, settings, loaded.team))
     scheduler = build_scheduler(loaded)
+    register_jobs(scheduler, engine, settings, loaded.team)
     scheduler.start()
     log.info("worker started; sources enabled: %s", ", ".join(loaded.team.sources.enabled()))
     try:
@@ -225,3 +229,6 @@ def doctor(
     failed = sum(c.status is doctor_checks.Status.FAIL for c in checks)
     typer.echo(f"\n{failed} problem(s) found." if failed else "\nAll good.")
     raise typer.Exit(1 if failed else 0)
+
+
+cli_digest.register(app, _boot, _database)

@@ -10,12 +10,15 @@ from slack_sdk import WebClient
 from sqlmodel import select
 
 from bot.blocks.ephemeral import already_claimed
+from bot.blocks.home import home_view
 from bot.blocks.reactions import outcome_prompt
 from bot.conversation_view import refresh_card
 from bot.listeners import ListenerContext
 from handlers import conversation_actions as actions
+from handlers.home import home_data
+from handlers.roles import role_of
 from storage.db import session_scope
-from storage.models import Conversation
+from storage.models import Conversation, StaffRole
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,16 @@ def register_event_listeners(app: App, ctx: ListenerContext) -> None:
         else:
             client.chat_postEphemeral(channel=channel, user=user, **outcome_prompt(cid))
         refresh_card(client, ctx.engine, ctx.team, cid)
+
+    @app.event("app_home_opened")
+    def home(event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        user = event["user"]
+        with session_scope(ctx.engine) as session:
+            manager = role_of(session, ctx.team, user) in (StaffRole.MANAGER, StaffRole.ADMIN)
+            data = home_data(session, user, manager=manager, now=utcnow())
+        client.views_publish(user_id=user, view=home_view(data))
 
     @app.event("reaction_removed")
     def reaction_removed() -> None:

@@ -12,7 +12,15 @@ from sqlmodel import col, select
 from storage.db import session_scope
 from storage.models import OutboxItem, OutboxStatus
 
-SLACK_KINDS = ("slack_card", "slack_reply", "slack_notice", "slack_card_update")
+SLACK_KINDS = (
+    "slack_card",
+    "slack_reply",
+    "slack_notice",
+    "slack_card_update",
+    "slack_erase",
+    "slack_sla_nudge",
+    "slack_sla_escalation",
+)
 NETWORK_KINDS = ("network_reply",)
 
 

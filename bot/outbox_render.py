@@ -57,6 +57,14 @@ Permalink = Callable[[str, str], str | None]
 def render_item(
     session: Session, item: OutboxItem, team: TeamConfig, permalink: Permalink
 ) -> SlackPost | None:
+    if item.kind == "slack_erase":
+        from bot.erase_render import render_erase  # these modules import SlackPost from here
+
+        return render_erase(session, item)
+    if item.kind in ("slack_sla_nudge", "slack_sla_escalation"):
+        from bot.sla_render import render_sla
+
+        return render_sla(session, item, team, permalink)
     conv = session.get(Conversation, item.conversation_id) if item.conversation_id else None
     if conv is None:
         return None

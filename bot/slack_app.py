@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler
 
-from bot.blocks.help import help_message, tag_created
+from bot.commands_listener import register_command_listener
 from bot.config import Settings
 from bot.config_schema import TeamConfig
 from bot.listeners import ListenerContext, register_conversation_listeners
 from bot.listeners_events import register_event_listeners
-from handlers.commands import TagRequest, parse_command
 from handlers.conversation_actions import ActionError, create_tag
 from storage.db import session_scope
 from storage.types import utcnow
@@ -63,13 +61,7 @@ def build_slack_app(
 def register_listeners(
     app: App, team: TeamConfig, listeners: ListenerContext | None = None
 ) -> None:
-    @app.command(team.slack.command)
-    def on_command(ack: Ack, command: dict[str, Any]) -> None:
-        result = parse_command(command.get("command", team.slack.command), command.get("text", ""))
-        if isinstance(result, TagRequest):
-            ack(**tag_created(create_tag_for(listeners, result.name, command["user_id"], team)))
-            return
-        ack(**help_message(result))
+    register_command_listener(app, team, listeners)
 
 
 def create_tag_for(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from apscheduler.schedulers.base import BaseScheduler
 from flask import Blueprint, Response, jsonify
 from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
@@ -15,10 +16,12 @@ from sqlalchemy.engine import Engine
 from bot.config import ConfigError, Settings
 from bot.config_schema import TeamConfig
 from bot.delivery import ReplyDrainer
+from bot.digest_job import register_digest_job
 from bot.intake import Intake
 from bot.listeners import ListenerContext
 from bot.llm import OpenAIClassifier, OpenAIDrafter, make_client
 from bot.outbox import OutboxDrainer
+from bot.sla_job import register_sla_job
 from bot.sources.base import SourceAdapter
 from bot.sources.webhook import webhook_blueprint
 from bot.sources.webhook_reply import WebhookReplySender
@@ -155,6 +158,15 @@ def listener_context(
     return ListenerContext(
         engine=engine, team=team, drafter=make_drafter(settings, team), on_send=wake
     )
+
+
+def register_jobs(
+    scheduler: BaseScheduler, engine: Engine, settings: Settings, team: TeamConfig
+) -> None:
+    """The worker's periodic jobs; each is idempotent in the database, so several workers
+    (or a restart) never send a digest or a nudge twice."""
+    register_digest_job(scheduler, engine, drainer_client(settings), team)
+    register_sla_job(scheduler, engine, team)
 
 
 def start_drainer(drainer: Drainer) -> BackgroundDrainer:

@@ -125,6 +125,7 @@ class Conversation(SQLModel, table=True):
         UniqueConstraint("source", "external_thread_id", name="uq_conversation_source_thread"),
         # The open queue: unclaimed, highest priority, oldest first.
         Index("ix_conversation_queue", "status", "assignee_slack_id", "priority", "created_at"),
+        Index("ix_conversation_created", "created_at"),  # digests and stats by period
     )
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(sa_type=String(40))
@@ -164,6 +165,7 @@ class Message(SQLModel, table=True):
         # A burst joined into another conversation keeps its own thread id; later replies
         # in that thread find the conversation through this index.
         Index("ix_message_source_thread", "source", "external_thread_id"),
+        Index("ix_message_direction_created", "direction", "created_at"),  # replies per period
     )
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
@@ -200,6 +202,7 @@ class ConversationTag(SQLModel, table=True):
 
 
 class Outcome(SQLModel, table=True):
+    __table_args__ = (Index("ix_outcome_created", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id", index=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)

@@ -1,4 +1,4 @@
-"""The `/crm help` answer."""
+"""The `/crm help` answer, also given for an unknown sub-command or a bad argument."""
 
 from __future__ import annotations
 
@@ -9,10 +9,16 @@ from handlers.commands import HelpResult
 
 
 def help_message(result: HelpResult) -> dict[str, Any]:
-    lines = [f"`{result.command} {sub.usage}` — {sub.summary}" for sub in result.subcommands]
+    command = escape(result.command)
+    lines = [
+        f"`{command} {escape(sub.usage)}` — {escape(sub.summary)}" for sub in result.subcommands
+    ]
     intro = "Threadline commands:"
     if result.unknown:
         intro = f"I don't know `{escape(result.unknown)}`. Threadline commands:"
+    if result.problem:
+        usage = f" Write it as `{command} {escape(result.usage)}`." if result.usage else ""
+        intro = f"{escape(result.problem)}{usage}\n\nThreadline commands:"
     text = intro + "\n" + "\n".join(lines)
     return {
         "response_type": "ephemeral",

@@ -7,11 +7,11 @@ Create Date: ${create_date}
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
+import sqlalchemy as sa  # noqa: F401  (most migrations use it)
 import sqlmodel  # noqa: F401  (autogenerate writes sqlmodel.sql.sqltypes.AutoString)
 from alembic import op
 
-import storage.types
+import storage.types  # noqa: F401  (autogenerate writes storage.types.UTCDateTime)
 ${imports if imports else ""}
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}

@@ -1,0 +1,592 @@
+"""What `/crm` reads: find a customer and their record, the queues, message search, stats,
+and linking two records of one person. Session and typed inputs in, typed results out;
+bot/blocks/lookup.py renders them.
+
+A merged-away record resolves to the record it was merged into; an erased customer is never
+returned (their conversations still count in stats, anonymously).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import unicodedata
+from collections import Counter
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
+from sqlalchemy import func
+from sqlalchemy import text as sql_text
+from sqlmodel import Session, col, select
+
+from handlers.customers import merge_customers
+from storage.models import (
+    Conversation,
+    ConversationStatus,
+    ConversationTag,
+    Customer,
+    CustomerEmail,
+    Direction,
+    Identity,
+    Message,
+    Outcome,
+    OutcomeKind,
+    Tag,
+)
+
+MAX_MATCHES = 10
+CANDIDATES = 50
+RECENT_CONVERSATIONS = 5
+RECENT_OUTCOMES = 5
+QUEUE_LIMIT = 15
+FIND_LIMIT = 10
+TRIGRAM = 3  # shortest query the trigram indexes can answer
+SHORT_QUERY_WINDOW = 50_000  # a shorter query scans only this many newest messages
+SNIPPET_BEFORE = 60
+SNIPPET_CHARS = 300  # raw characters handed to the builder, which cuts on a grapheme boundary
+
+_URL = re.compile(r"https?://\S+", re.IGNORECASE)
+_HTTP_URL = TypeAdapter(AnyHttpUrl)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+@dataclass(frozen=True)
+class IdentityView:
+    source: str
+    handle: str | None
+    display_name: str | None
+    profile_url: str | None
+    followers: int | None
+
+
+@dataclass(frozen=True)
+class ConversationItem:
+    id: int
+    source: str
+    status: str
+    priority: int
+    intent: str | None
+    created_at: datetime
+    slack_channel: str | None
+    slack_ts: str | None
+    assignee: str | None
+    customer_name: str | None  # the name, else the main handle (raw, untrusted)
+    snippet: str  # the start of the first customer message (raw, untrusted)
+    outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    kind: str
+    value: Decimal | None
+    currency: str | None
+    staff: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CustomerCard:
+    id: int
+    name: str | None
+    stage: str
+    segment: str | None
+    lifetime_value: Decimal
+    currency: str | None
+    emails: tuple[str, ...]
+    identities: tuple[IdentityView, ...]  # most followed first
+    tags: tuple[str, ...]
+    conversations: tuple[ConversationItem, ...]  # the latest few
+    conversation_count: int
+    outcomes: tuple[OutcomeView, ...]  # the latest few
+    outcome_counts: tuple[tuple[str, int], ...]
+    worked_by: tuple[str, ...]  # Slack ids: assignees, repliers, who logged outcomes
+    merged_records: int
+
+
+@dataclass(frozen=True)
+class CustomerMatch:
+    id: int
+    name: str | None
+    identity: IdentityView | None  # the main one, to refine the query with
+
+
+@dataclass(frozen=True)
+class Matches:
+    query: str
+    matches: tuple[CustomerMatch, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class NotFound:
+    query: str
+
+
+LookupResult = CustomerCard | Matches | NotFound
+
+
+# ------------------------------------------------------------------ finding a customer
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _handle_hits(session: Session, query: str) -> list[int]:
+    bare = query.lstrip("@").lower()
+    wanted = func.lower(Identity.handle).in_([bare, f"@{bare}"])
+    return list(session.exec(select(Identity.customer_id).where(wanted)).all())
+
+
+def _name_hits(session: Session, query: str) -> list[int]:
+    pattern = _like(query)
+    by_name = session.exec(
+        select(Customer.id)
+        .where(col(Customer.name).ilike(pattern, escape="\\"))
+        .order_by(col(Customer.updated_at).desc())
+        .limit(CANDIDATES)
+    ).all()
+    by_display = session.exec(
+        select(Identity.customer_id)
+        .where(col(Identity.display_name).ilike(pattern, escape="\\"))
+        .order_by(col(Identity.updated_at).desc())
+        .limit(CANDIDATES)
+    ).all()
+    return [*by_name, *by_display]
+
+
+def _url_variants(url: str) -> set[str]:
+    """The URL as typed and as ingest stored it (pydantic-normalized), with and without a
+    trailing slash."""
+    forms = {url}
+    with suppress(ValidationError):
+        forms.add(str(_HTTP_URL.validate_python(url)))
+    return forms | {f.rstrip("/") for f in forms} | {f.rstrip("/") + "/" for f in forms}
+
+
+def _candidates(session: Session, query: str) -> list[int]:
+    """Customer ids (possibly merged away) the query names, best first."""
+    if _URL.fullmatch(query):
+        variants = _url_variants(query)
+        by_profile = session.exec(
+            select(Identity.customer_id).where(col(Identity.profile_url).in_(variants))
+        ).all()
+        by_post = session.exec(
+            select(Conversation.customer_id).where(col(Conversation.url).in_(variants))
+        ).all()
+        return [*by_profile, *by_post]
+    found = _handle_hits(session, query)
+    if _EMAIL.fullmatch(query) and not query.startswith("@"):
+        found += session.exec(
+            select(CustomerEmail.customer_id).where(CustomerEmail.email == query.lower())
+        ).all()
+    if found or query.startswith("@"):
+        return found
+    return _name_hits(session, query)
+
+
+def survivor(session: Session, customer_id: int) -> Customer | None:
+    """The record a merged-away customer now lives in (itself when not merged)."""
+    customer = session.get(Customer, customer_id)
+    for _ in range(20):  # merges never form a cycle; the bound only guards bad data
+        if customer is None or customer.merged_into_id is None:
+            return customer
+        customer = session.get(Customer, customer.merged_into_id)
+    return None
+
+
+def resolve_customers(session: Session, query: str) -> list[int]:
+    """Distinct live (not erased) customers the query names, best match first."""
+    ids: list[int] = []
+    for candidate in _candidates(session, query.strip()):
+        customer = survivor(session, candidate)
+        if customer and customer.id and customer.erased_at is None and customer.id not in ids:
+            ids.append(customer.id)
+    return ids
+
+
+def resolve_one(session: Session, query: str) -> int | Matches | NotFound:
+    ids = resolve_customers(session, query)
+    if not ids:
+        return NotFound(query)
+    if len(ids) > 1:
+        return _matches(session, query, ids)
+    return ids[0]
+
+
+def _matches(session: Session, query: str, ids: list[int]) -> Matches:
+    shown = tuple(customer_match(session, cid) for cid in ids[:MAX_MATCHES])
+    return Matches(query=query, matches=shown, total=len(ids))
+
+
+def lookup(session: Session, query: str) -> LookupResult:
+    found = resolve_one(session, query)
+    return customer_card(session, found) if isinstance(found, int) else found
+
+
+# ------------------------------------------------------------------ the record
+def _identities(session: Session, customer_id: int) -> list[IdentityView]:
+    rows = session.exec(
+        select(Identity).where(Identity.customer_id == customer_id).order_by(col(Identity.id))
+    ).all()
+    rows = sorted(rows, key=lambda i: -(i.followers or 0))
+    return [
+        IdentityView(i.source, i.handle, i.display_name, i.profile_url, i.followers) for i in rows
+    ]
+
+
+def customer_match(session: Session, customer_id: int) -> CustomerMatch:
+    customer = session.get(Customer, customer_id)
+    identities = _identities(session, customer_id)
+    return CustomerMatch(
+        id=customer_id,
+        name=customer.name if customer else None,
+        identity=identities[0] if identities else None,
+    )
+
+
+def _names(session: Session, customer_ids: set[int]) -> dict[int, str | None]:
+    """Each customer's name, else the handle or display name of an identity."""
+    rows = session.exec(
+        select(Customer.id, Customer.name).where(col(Customer.id).in_(customer_ids))
+    )
+    names: dict[int, str | None] = {cid: name for cid, name in rows.all() if cid is not None}
+    for cid, handle, display in session.exec(
+        select(Identity.customer_id, Identity.handle, Identity.display_name).where(
+            col(Identity.customer_id).in_(customer_ids)
+        )
+    ).all():
+        names[cid] = names.get(cid) or display or handle
+    return names
+
+
+def _items(session: Session, convs: list[Conversation]) -> list[ConversationItem]:
+    names = _names(session, {c.customer_id for c in convs}) if convs else {}
+    items = []
+    for conv in convs:
+        first = session.exec(
+            select(Message.text)
+            .where(Message.conversation_id == conv.id, Message.direction == Direction.IN)
+            .order_by(col(Message.created_at), col(Message.id))
+            .limit(1)
+        ).first()
+        outcome = session.exec(
+            select(Outcome.kind)
+            .where(Outcome.conversation_id == conv.id)
+            .order_by(col(Outcome.created_at).desc(), col(Outcome.id).desc())
+            .limit(1)
+        ).first()
+        items.append(
+            ConversationItem(
+                id=conv.id or 0,
+                source=conv.source,
+                status=str(conv.status),
+                priority=conv.priority,
+                intent=conv.intent,
+                created_at=conv.created_at,
+                slack_channel=conv.slack_channel,
+                slack_ts=conv.slack_ts,
+                assignee=conv.assignee_slack_id,
+                customer_name=names.get(conv.customer_id),
+                snippet=(first or "")[:SNIPPET_CHARS],
+                outcome=str(outcome) if outcome else None,
+            )
+        )
+    return items
+
+
+def _worked_by(session: Session, customer_id: int) -> tuple[str, ...]:
+    of_customer = Conversation.customer_id == customer_id
+    assignees = session.exec(select(Conversation.assignee_slack_id).where(of_customer)).all()
+    repliers = session.exec(
+        select(Message.author_slack_id)
+        .join(Conversation, col(Conversation.id) == Message.conversation_id)
+        .where(of_customer, Message.direction == Direction.OUT)
+    ).all()
+    staff = session.exec(select(Outcome.staff_slack_id).where(Outcome.customer_id == customer_id))
+    return tuple(sorted({s for s in (*assignees, *repliers, *staff.all()) if s}))
+
+
+def customer_card(session: Session, customer_id: int) -> CustomerCard:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise LookupError(f"no customer {customer_id}")
+    of_customer = Conversation.customer_id == customer_id
+    convs = session.exec(
+        select(Conversation)
+        .where(of_customer)
+        .order_by(col(Conversation.last_message_at).desc(), col(Conversation.id).desc())
+        .limit(RECENT_CONVERSATIONS)
+    ).all()
+    tags = session.exec(
+        select(Tag.name)
+        .join(ConversationTag, col(ConversationTag.tag_id) == Tag.id)
+        .join(Conversation, col(Conversation.id) == ConversationTag.conversation_id)
+        .where(of_customer)
+        .distinct()
+    ).all()
+    outcomes = session.exec(
+        select(Outcome)
+        .where(Outcome.customer_id == customer_id)
+        .order_by(col(Outcome.created_at).desc(), col(Outcome.id).desc())
+    ).all()
+    emails = session.exec(
+        select(CustomerEmail.email).where(CustomerEmail.customer_id == customer_id)
+    )
+    return CustomerCard(
+        id=customer_id,
+        name=customer.name,
+        stage=str(customer.lifecycle_stage),
+        segment=customer.segment,
+        lifetime_value=Decimal(customer.lifetime_value or 0),
+        currency=customer.currency,
+        emails=tuple(sorted(emails.all())),
+        identities=tuple(_identities(session, customer_id)),
+        tags=tuple(sorted(tags)),
+        conversations=tuple(_items(session, list(convs))),
+        conversation_count=session.exec(select(func.count()).where(of_customer)).one(),
+        outcomes=tuple(
+            OutcomeView(str(o.kind), o.value, o.currency, o.staff_slack_id, o.created_at)
+            for o in outcomes[:RECENT_OUTCOMES]
+        ),
+        outcome_counts=tuple(sorted(Counter(str(o.kind) for o in outcomes).items())),
+        worked_by=_worked_by(session, customer_id),
+        merged_records=session.exec(
+            select(func.count()).where(Customer.merged_into_id == customer_id)
+        ).one(),
+    )
+
+
+# ------------------------------------------------------------------ queues
+@dataclass(frozen=True)
+class Queue:
+    items: tuple[ConversationItem, ...]
+    total: int
+
+
+def _queue(session: Session, *where: object, limit: int) -> Queue:
+    conditions = list(where)
+    convs = session.exec(
+        select(Conversation)
+        .where(*conditions)
+        .order_by(
+            col(Conversation.priority).desc(), col(Conversation.created_at), col(Conversation.id)
+        )
+        .limit(limit)
+    ).all()
+    total = session.exec(select(func.count()).select_from(Conversation).where(*conditions)).one()
+    return Queue(items=tuple(_items(session, list(convs))), total=total)
+
+
+def open_queue(session: Session, limit: int = QUEUE_LIMIT) -> Queue:
+    """Unclaimed open conversations: highest priority first, then oldest."""
+    return _queue(
+        session,
+        Conversation.status == ConversationStatus.OPEN,
+        col(Conversation.assignee_slack_id).is_(None),
+        limit=limit,
+    )
+
+
+def my_queue(session: Session, user: str, limit: int = QUEUE_LIMIT) -> Queue:
+    """Open and replied conversations assigned to `user`, most urgent and oldest first."""
+    return _queue(
+        session,
+        col(Conversation.status).in_([ConversationStatus.OPEN, ConversationStatus.REPLIED]),
+        Conversation.assignee_slack_id == user,
+        limit=limit,
+    )
+
+
+# ------------------------------------------------------------------ search
+@dataclass(frozen=True)
+class SearchHit:
+    message_id: int
+    conversation_id: int
+    direction: str  # in | out | note
+    source: str
+    created_at: datetime
+    snippet: str  # raw text around the first match (untrusted)
+    cut_before: bool  # the snippet starts after the beginning of the message
+    customer_name: str | None
+    slack_channel: str | None
+    slack_ts: str | None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    hits: tuple[SearchHit, ...]
+    recent_only: bool  # too short for the index: only the newest messages were scanned
+
+
+def _has_fts(session: Session) -> bool:
+    found = session.execute(
+        sql_text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'message_fts'")
+    ).first()
+    return found is not None
+
+
+def _search_ids(session: Session, query: str, limit: int) -> tuple[list[int], bool]:
+    """Newest matching message ids (of customers not erased), and whether only recent ones
+    were scanned. SQLite: FTS5 trigram index; PostgreSQL: ILIKE on a pg_trgm GIN index."""
+    short = len(query) < TRIGRAM
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite and not short and _has_fts(session):
+        rows = session.execute(
+            sql_text(
+                "SELECT m.id FROM message_fts JOIN message m ON m.id = message_fts.rowid "
+                "JOIN conversation c ON c.id = m.conversation_id "
+                "JOIN customer cu ON cu.id = c.customer_id "
+                "WHERE message_fts MATCH :q AND cu.erased_at IS NULL "
+                "ORDER BY message_fts.rowid DESC LIMIT :n"
+            ),
+            {"q": '"' + query.replace('"', '""') + '"', "n": limit},
+        )
+        return [row[0] for row in rows], False
+    stmt = (
+        select(Message.id)
+        .join(Conversation, col(Conversation.id) == Message.conversation_id)
+        .join(Customer, col(Customer.id) == Conversation.customer_id)
+        .where(
+            col(Message.text).ilike(_like(query), escape="\\"), col(Customer.erased_at).is_(None)
+        )
+        .order_by(col(Message.id).desc())
+        .limit(limit)
+    )
+    if short:
+        newest = session.exec(select(func.max(Message.id))).one() or 0
+        stmt = stmt.where(Message.id > newest - SHORT_QUERY_WINDOW)
+    return list(session.exec(stmt).all()), short
+
+
+def _snippet(text: str, query: str) -> tuple[str, bool]:
+    lowered = text.lower()
+    at = lowered.find(query.lower()) if len(lowered) == len(text) else -1
+    start = max(0, at - SNIPPET_BEFORE)
+    # Never start inside a character: back up over combining marks and joiners.
+    while start > 0 and (unicodedata.combining(text[start]) or text[start] in "\u200d\ufe0f"):
+        start -= 1
+    return text[start : start + SNIPPET_CHARS], start > 0
+
+
+def find_messages(session: Session, query: str, limit: int = FIND_LIMIT) -> SearchResult:
+    """Messages, replies and staff notes containing `query` (any script, case-insensitive
+    where the script has case), newest first."""
+    ids, recent_only = _search_ids(session, query, limit)
+    messages = session.exec(select(Message).where(col(Message.id).in_(ids))).all() if ids else []
+    conv_ids = {m.conversation_id for m in messages}
+    convs = {
+        c.id: c
+        for c in session.exec(select(Conversation).where(col(Conversation.id).in_(conv_ids))).all()
+    }
+    names = _names(session, {c.customer_id for c in convs.values()}) if convs else {}
+    hits = []
+    for message in sorted(messages, key=lambda m: -(m.id or 0)):
+        conv = convs[message.conversation_id]
+        snippet, cut = _snippet(message.text, query)
+        hits.append(
+            SearchHit(
+                message_id=message.id or 0,
+                conversation_id=conv.id or 0,
+                direction=str(message.direction),
+                source=conv.source,
+                created_at=message.created_at,
+                snippet=snippet,
+                cut_before=cut,
+                customer_name=names.get(conv.customer_id),
+                slack_channel=conv.slack_channel,
+                slack_ts=conv.slack_ts,
+            )
+        )
+    return SearchResult(query=query, hits=tuple(hits), recent_only=recent_only)
+
+
+# ------------------------------------------------------------------ stats
+@dataclass(frozen=True)
+class Stats:
+    days: int
+    since: datetime
+    total: int  # new conversations in the period, spam and suppressed ones included
+    by_network: tuple[tuple[str, int], ...]
+    by_intent: tuple[tuple[str, int], ...]
+    answerable: int  # posted to Slack (not suppressed)
+    replied: int  # answerable ones with a reply delivered
+    median_first_response: timedelta | None
+    outcomes: tuple[tuple[str, int], ...]  # outcomes logged in the period
+    sale_value: tuple[tuple[str, Decimal], ...]  # per currency ("" when none was given)
+
+    @property
+    def replied_percent(self) -> float | None:
+        return 100.0 * self.replied / self.answerable if self.answerable else None
+
+
+def _grouped(session: Session, column: object, *where: object) -> tuple[tuple[str, int], ...]:
+    rows = session.exec(
+        select(column, func.count()).select_from(Conversation).where(*where).group_by(column)
+    ).all()
+    return tuple(sorted(((str(k or "unknown"), n) for k, n in rows), key=lambda r: (-r[1], r[0])))
+
+
+def period_stats(session: Session, days: int, now: datetime) -> Stats:
+    since = now - timedelta(days=days)
+    new = Conversation.created_at >= since
+    answerable = (new, Conversation.status != ConversationStatus.SUPPRESSED)
+    responses = session.exec(
+        select(Conversation.created_at, Conversation.first_response_at).where(
+            *answerable, col(Conversation.first_response_at).is_not(None)
+        )
+    ).all()
+    waits = [(answered - opened).total_seconds() for opened, answered in responses if answered]
+    sales = session.exec(
+        select(Outcome.currency, Outcome.value).where(
+            Outcome.created_at >= since, Outcome.kind == OutcomeKind.SALE
+        )
+    ).all()
+    value: dict[str, Decimal] = {}
+    for currency, amount in sales:
+        value[currency or ""] = value.get(currency or "", Decimal(0)) + Decimal(amount or 0)
+    outcome_rows = session.exec(
+        select(Outcome.kind, func.count()).where(Outcome.created_at >= since).group_by(Outcome.kind)
+    ).all()
+    return Stats(
+        days=days,
+        since=since,
+        total=session.exec(select(func.count()).select_from(Conversation).where(new)).one(),
+        by_network=_grouped(session, Conversation.source, new),
+        by_intent=_grouped(session, Conversation.intent, new),
+        answerable=session.exec(select(func.count()).where(*answerable)).one(),
+        replied=len(waits),
+        median_first_response=timedelta(seconds=statistics.median(waits)) if waits else None,
+        outcomes=tuple(sorted(((str(k), n) for k, n in outcome_rows), key=lambda r: -r[1])),
+        sale_value=tuple(sorted(value.items())),
+    )
+
+
+# ------------------------------------------------------------------ link
+@dataclass(frozen=True)
+class Linked:
+    kept: CustomerMatch
+    merged: CustomerMatch
+    already: bool = False  # both arguments named the same record
+
+
+LinkResult = Linked | Matches | NotFound
+
+
+def link_customers(
+    session: Session, first: str, second: str, actor: str, now: datetime
+) -> LinkResult:
+    """Merge the record `second` names into the one `first` names (audited by the merge)."""
+    keep = resolve_one(session, first)
+    if not isinstance(keep, int):
+        return keep
+    merge = resolve_one(session, second)
+    if not isinstance(merge, int):
+        return merge
+    kept, merged = customer_match(session, keep), customer_match(session, merge)  # as they were
+    if keep != merge:
+        merge_customers(session, keep=keep, merge=merge, actor=actor, now=now)
+    return Linked(kept=kept, merged=merged, already=keep == merge)
