@@ -32,7 +32,7 @@ from bot.blocks.lookup import (
 )
 from bot.config_schema import TeamConfig
 from bot.listeners import ListenerContext
-from handlers import lookups
+from handlers import lookups, search
 from handlers.commands import (
     CommandRequest,
     FindRequest,
@@ -152,13 +152,13 @@ def _mine(request: MineRequest, call: CommandCall) -> dict[str, Any]:
 
 def _find(request: FindRequest, call: CommandCall) -> dict[str, Any]:
     with session_scope(call.ctx.engine) as session:
-        result = lookups.find_messages(session, request.text)
+        result = search.find_messages(session, request.text)
     return search_answer(result, call.permalink)
 
 
 def _stats(request: StatsRequest, call: CommandCall) -> dict[str, Any]:
     with session_scope(call.ctx.engine) as session:
-        stats = lookups.period_stats(session, request.days, utcnow())
+        stats = search.period_stats(session, request.days, utcnow())
     return stats_answer(stats)
 
 

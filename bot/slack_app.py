@@ -13,9 +13,6 @@ from bot.config import Settings
 from bot.config_schema import TeamConfig
 from bot.listeners import ListenerContext, register_conversation_listeners
 from bot.listeners_events import register_event_listeners
-from handlers.conversation_actions import ActionError, create_tag
-from storage.db import session_scope
-from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +59,3 @@ def register_listeners(
     app: App, team: TeamConfig, listeners: ListenerContext | None = None
 ) -> None:
     register_command_listener(app, team, listeners)
-
-
-def create_tag_for(
-    listeners: ListenerContext | None, name: str, user: str, team: TeamConfig
-) -> str:
-    if listeners is None:
-        return "Tags need the database; this process has none."
-    try:
-        with session_scope(listeners.engine, write=True) as session:
-            tag = create_tag(session, name, user, team, utcnow())
-            return f"Tag “{tag.name}” is ready: pick it from any card's tag menu."
-    except ActionError as exc:
-        return str(exc)

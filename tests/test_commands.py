@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from handlers.conversation_actions import OutcomeInput, add_note, claim_conversation, log_outcome
-from handlers.lookups import period_stats
 from handlers.roles import role_of
+from handlers.search import period_stats
 from storage.db import session_scope
 from storage.models import (
     AuditEvent,

@@ -28,9 +28,8 @@ from handlers.lookups import (
     Matches,
     NotFound,
     Queue,
-    SearchResult,
-    Stats,
 )
+from handlers.search import SearchResult, Stats
 
 Permalink = Callable[[str, str], str | None]
 
