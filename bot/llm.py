@@ -10,11 +10,11 @@ from dataclasses import replace
 from typing import Literal
 
 import openai
-from handlers.privacy import PiiVault, mask_all
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handlers.classify import Classification, Classifier
 from handlers.drafting import DraftContext, Drafter, DraftText
+from handlers.privacy import PiiVault, mask_all
 from handlers.prompting import Fence, conversation_block, language_name, render
 
 log = logging.getLogger(__name__)
