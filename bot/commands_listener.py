@@ -42,13 +42,16 @@ from handlers.commands import (
     LookupRequest,
     MineRequest,
     OpenRequest,
+    RoleRequest,
     StatsRequest,
     TagRequest,
     parse_command,
 )
 from handlers.conversation_actions import ActionError, create_tag
 from handlers.erasure import forget
+from handlers.roles import set_role
 from storage.db import session_scope
+from storage.models import StaffRole
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -174,7 +177,17 @@ def _forget(request: ForgetRequest, call: CommandCall) -> dict[str, Any]:
     return forget_answer(result, call.command)
 
 
+def _role(request: RoleRequest, call: CommandCall) -> dict[str, Any]:
+    with session_scope(call.ctx.engine, write=True) as session:
+        effective = set_role(
+            session, call.team, call.user, request.user_id, StaffRole(request.role), utcnow()
+        )
+    note = "" if effective == request.role else f" (threadline.toml keeps them {effective})"
+    return sentence(f"{request.user_id} is now {request.role}{note}.")
+
+
 _HANDLERS: dict[type, Callable[[Any, CommandCall], dict[str, Any]]] = {
+    RoleRequest: _role,
     TagRequest: _tag,
     LookupRequest: _lookup,
     OpenRequest: _open,

@@ -31,6 +31,7 @@ SUBCOMMANDS: list[SubCommand] = [
     SubCommand("stats", "stats [7d|30d]", "conversations, replies, response time and outcomes"),
     SubCommand("link", "link <customer> <customer>", "merge two records of the same person"),
     SubCommand("forget", "forget <customer>", "admins: erase a customer's personal data"),
+    SubCommand("role", "role <member id> <agent|manager|admin>", "admins: set someone's role"),
     SubCommand("tag", "tag <name>", "create a new tag for the card's tag picker"),
 ]
 USAGE = {sub.name: sub.usage for sub in SUBCOMMANDS}
@@ -76,6 +77,12 @@ class LinkRequest:
 
 
 @dataclass(frozen=True)
+class RoleRequest:
+    user_id: str
+    role: str
+
+
+@dataclass(frozen=True)
 class ForgetRequest:
     query: str
 
@@ -99,6 +106,7 @@ CommandRequest = (
     | StatsRequest
     | LinkRequest
     | ForgetRequest
+    | RoleRequest
 )
 
 
@@ -188,7 +196,21 @@ def _request(word: str, rest: str) -> CommandRequest | None:
         return _days(rest)
     if word == "link":
         return _two_customers(rest)
+    if word == "role":
+        return _role(rest)
     return None
+
+
+_MEMBER = re.compile(r"^(?:<@)?([UW][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
+
+
+def _role(rest: str) -> RoleRequest:
+    """`U0123ABC manager` or `<@U0123ABC|ana> manager` (a member ID: profile → ⋮ → Copy)."""
+    parts = rest.split()
+    found = _MEMBER.match(parts[0]) if len(parts) == 2 else None
+    if found is None or parts[1].lower() not in ("agent", "manager", "admin"):
+        raise _BadArgumentError("Give a member ID and a role, e.g. `role U0123ABC manager`.")
+    return RoleRequest(user_id=found.group(1), role=parts[1].lower())
 
 
 def parse_command(command: str, text: str) -> CommandRequest:

@@ -7,11 +7,13 @@ manager listed in the config stays a manager even when a Staff row says agent.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import Session
 
 from bot.config_schema import TeamConfig
 from handlers.conversation_actions import ActionError
-from storage.models import Staff, StaffRole
+from storage.models import AuditEvent, Staff, StaffRole
 
 _RANK = {StaffRole.AGENT: 0, StaffRole.MANAGER: 1, StaffRole.ADMIN: 2}
 _PLURAL = {StaffRole.AGENT: "agents", StaffRole.MANAGER: "managers", StaffRole.ADMIN: "admins"}
@@ -44,3 +46,24 @@ def require(role: StaffRole, *allowed: StaffRole, action: str = "do that") -> No
         f"Sorry, only {who or 'admins'} can {action}. "
         "Ask an admin of this workspace (listed under [staff] admins in threadline.toml)."
     )
+
+
+def set_role(
+    session: Session, team: TeamConfig, actor: str, target: str, role: StaffRole, now: datetime
+) -> StaffRole:
+    """An admin gives `target` a role (a Staff row). Config roles still apply on top: the
+    highest wins, so this cannot demote someone threadline.toml names."""
+    require(role_of(session, team, actor), StaffRole.ADMIN, action="change roles")
+    row = session.get(Staff, target) or Staff(slack_user_id=target, created_at=now)
+    previous = row.role if row.created_at != now else None
+    row.role, row.updated_at = role, now
+    session.add(row)
+    session.add(
+        AuditEvent(
+            actor=actor,
+            action="staff.role_set",
+            at=now,
+            detail={"user": target, "role": str(role), "previous": previous},
+        )
+    )
+    return role_of(session, team, target)
