@@ -64,6 +64,7 @@ def _user(body: dict[str, Any]) -> str:
 def register_conversation_listeners(app: App, ctx: ListenerContext) -> None:
     _claims(app, ctx)
     _drafting(app, ctx)
+    _draft_changes(app, ctx)
     _sending(app, ctx)
     _outcomes(app, ctx)
 
@@ -163,6 +164,10 @@ def _drafting(app: App, ctx: ListenerContext) -> None:
 
     for action_id in ("conversation.draft", "conversation.draft_anyway"):
         app.action(action_id)(ack=ack_draft, lazy=[produce_draft])
+
+
+def _draft_changes(app: App, ctx: ListenerContext) -> None:
+    """Regenerate, discard and edit an existing draft."""
 
     def ack_only(ack: Ack) -> None:
         ack()

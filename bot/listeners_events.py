@@ -36,6 +36,8 @@ def conversation_at(ctx: ListenerContext, channel: str, ts: str) -> int | None:
 
 
 def register_event_listeners(app: App, ctx: ListenerContext) -> None:
+    register_home_listener(app, ctx)
+
     @app.event("message")
     def thread_reply(event: dict[str, Any]) -> None:
         # Only people's replies inside a card's thread; edits, bots and top-level posts pass.
@@ -83,6 +85,12 @@ def register_event_listeners(app: App, ctx: ListenerContext) -> None:
             client.chat_postEphemeral(channel=channel, user=user, **outcome_prompt(cid))
         refresh_card(client, ctx.engine, ctx.team, cid)
 
+    @app.event("reaction_removed")
+    def reaction_removed() -> None:
+        """Taking a reaction back changes nothing; listening keeps bolt from warning."""
+
+
+def register_home_listener(app: App, ctx: ListenerContext) -> None:
     @app.event("app_home_opened")
     def home(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") != "home":
@@ -92,7 +100,3 @@ def register_event_listeners(app: App, ctx: ListenerContext) -> None:
             manager = role_of(session, ctx.team, user) in (StaffRole.MANAGER, StaffRole.ADMIN)
             data = home_data(session, user, manager=manager, now=utcnow())
         client.views_publish(user_id=user, view=home_view(data))
-
-    @app.event("reaction_removed")
-    def reaction_removed() -> None:
-        """Taking a reaction back changes nothing; listening keeps bolt from warning."""
