@@ -165,7 +165,9 @@ class Message(SQLModel, table=True):
         # A burst joined into another conversation keeps its own thread id; later replies
         # in that thread find the conversation through this index.
         Index("ix_message_source_thread", "source", "external_thread_id"),
-        Index("ix_message_direction_created", "direction", "created_at"),  # replies per period
+        # Replies per period. Not (direction, created_at): SQLite would then prefer it over the
+        # conversation index for per-conversation probes (the digest's influencer check).
+        Index("ix_message_created", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")

@@ -25,9 +25,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_conversation_created", ["created_at"], unique=False)
 
     with op.batch_alter_table("message", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_message_direction_created", ["direction", "created_at"], unique=False
-        )
+        batch_op.create_index("ix_message_created", ["created_at"], unique=False)
 
     with op.batch_alter_table("outcome", schema=None) as batch_op:
         batch_op.create_index("ix_outcome_created", ["created_at"], unique=False)
@@ -41,7 +39,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outcome_created")
 
     with op.batch_alter_table("message", schema=None) as batch_op:
-        batch_op.drop_index("ix_message_direction_created")
+        batch_op.drop_index("ix_message_created")
 
     with op.batch_alter_table("conversation", schema=None) as batch_op:
         batch_op.drop_index("ix_conversation_created")
