@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from bot.blocks.card import CardData, conversation_card, network_name
 from bot.blocks.draft import DraftView, draft_message
 from bot.config_schema import TeamConfig
-from bot.outbox_render import card_data
+from bot.outbox_render import card_data, message_kwargs
 from handlers.conversation_actions import latest_outcome
 from handlers.drafting import NETWORK_LIMITS
 from handlers.drafts import drafting_by_other
@@ -115,12 +115,7 @@ def post_draft(client: WebClient, engine: Engine, draft_id: int) -> None:
         payload = draft_message(draft_view(session, draft))
         channel, thread_ts = conv.slack_channel, conv.slack_ts
     response = client.chat_postMessage(
-        channel=channel,
-        thread_ts=thread_ts,
-        text=payload["text"],
-        blocks=payload["blocks"],
-        unfurl_links=False,
-        unfurl_media=False,
+        channel=channel, thread_ts=thread_ts, **message_kwargs(payload)
     )
     with session_scope(engine, write=True) as session:
         draft = session.get(Draft, draft_id)

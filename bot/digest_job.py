@@ -32,6 +32,7 @@ from sqlmodel import col, select
 
 from bot.blocks.digest import digest_message, digest_text
 from bot.config_schema import Manager, TeamConfig
+from bot.outbox_render import message_kwargs
 from handlers.digest import DigestData, build_digest
 from storage.db import session_scope
 from storage.models import AuditEvent, DigestRun
@@ -254,10 +255,8 @@ def _post(
     )
     response = client.chat_postMessage(
         channel=channel,
-        **message,
         metadata={"event_type": EVENT_TYPE, "event_payload": payload},
-        unfurl_links=False,
-        unfurl_media=False,
+        **message_kwargs(message),
     )
     return str(response["channel"]), str(response["ts"])
 

@@ -75,7 +75,7 @@ def render_item(
             "card",
             "chat.postMessage",
             item.destination or conv.home_channel or "",
-            _message_kwargs(conversation_card(card_data(session, conv, team))),
+            message_kwargs(conversation_card(card_data(session, conv, team))),
             {"conversation_id": conv.id or 0},
         )
     if not (conv.slack_ts and conv.slack_channel):
@@ -83,7 +83,7 @@ def render_item(
     if item.kind == "slack_reply":
         return _reply(session, item, conv)
     if item.kind == "slack_card_update":
-        kwargs = _message_kwargs(conversation_card(card_data(session, conv, team)))
+        kwargs = message_kwargs(conversation_card(card_data(session, conv, team)))
         kwargs.pop("unfurl_links"), kwargs.pop("unfurl_media")
         return SlackPost(
             "card_update",
@@ -101,7 +101,7 @@ def render_item(
             "notice",
             "chat.postMessage",
             item.destination or "",
-            _message_kwargs(payload),
+            message_kwargs(payload),
             {"conversation_id": conv.id or 0},
         )
     raise ValueError(f"unknown outbox kind {item.kind!r}")
@@ -128,13 +128,16 @@ def _reply(session: Session, item: OutboxItem, conv: Conversation) -> SlackPost 
         "message",
         "chat.postMessage",
         conv.slack_channel or "",
-        {**_message_kwargs(payload), "thread_ts": conv.slack_ts},
+        {**message_kwargs(payload), "thread_ts": conv.slack_ts},
         {"conversation_id": conv.id or 0, "message_id": message.id or 0},
     )
 
 
-def _message_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
-    # Customer links must not unfurl: a preview would fetch and show third-party content.
+def message_kwargs(payload: dict[str, Any]) -> dict[str, Any]:
+    """text and blocks for chat.postMessage, with link previews off.
+
+    Customer links must not unfurl: a preview would fetch and show third-party content.
+    Every bot post goes through here so that rule lives in one place."""
     return {
         "text": payload["text"],
         "blocks": payload["blocks"],

@@ -6,7 +6,7 @@ between the check and the send is skipped (None) instead of nudging about nothin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
@@ -30,21 +30,12 @@ def _still_late(conv: Conversation | None) -> bool:
     )
 
 
-def _kwargs(payload: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "text": payload["text"],
-        "blocks": payload["blocks"],
-        "unfurl_links": False,
-        "unfurl_media": False,
-    }
-
-
 def render_sla(
     session: Session, item: OutboxItem, team: TeamConfig, permalink: Permalink
 ) -> SlackPost | None:
     """The Slack call for an SLA row, or None when there is nothing to say any more."""
     # Imported here, not at the top: bot.outbox_render imports this module, in either order.
-    from bot.outbox_render import SlackPost, card_data
+    from bot.outbox_render import SlackPost, card_data, message_kwargs
 
     conv = session.get(Conversation, item.conversation_id) if item.conversation_id else None
     if conv is None or not _still_late(conv):
@@ -63,7 +54,7 @@ def render_sla(
             "sla_nudge",
             "chat.postMessage",
             conv.slack_channel,
-            {**_kwargs(payload), "thread_ts": conv.slack_ts},
+            {**message_kwargs(payload), "thread_ts": conv.slack_ts},
             ids,
         )
     if item.kind == ESCALATION_KIND:
@@ -81,6 +72,6 @@ def render_sla(
         )
         # A user id as the channel: chat.postMessage delivers it in the app's DM.
         return SlackPost(
-            "sla_escalation", "chat.postMessage", item.destination, _kwargs(payload), ids
+            "sla_escalation", "chat.postMessage", item.destination, message_kwargs(payload), ids
         )
     raise ValueError(f"not an SLA outbox kind: {item.kind!r}")
