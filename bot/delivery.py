@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from bot.config_schema import TeamConfig
 from bot.conversation_view import refresh_card, refresh_draft
-from bot.outbox_claim import NETWORK_KINDS, claim_due
+from bot.outbox_claim import NETWORK_KINDS, claim_due, drain_until_stopped
 from bot.sources.base import DeliveryResult, OutboundReply, SourceAdapter
 from handlers.drafts import record_delivery
 from storage.db import session_scope
@@ -51,15 +51,7 @@ class ReplyDrainer:
         self.wake = threading.Event()
 
     def run(self, stop: threading.Event, idle_seconds: float = 0.5) -> None:
-        while not stop.is_set():
-            try:
-                busy = self.drain_once()
-            except Exception:
-                log.exception("reply delivery failed; retrying shortly")
-                busy = 0
-            if not busy:
-                self.wake.wait(idle_seconds)
-                self.wake.clear()
+        drain_until_stopped(self.drain_once, self.wake, stop, idle_seconds, "reply delivery")
 
     def drain_once(self) -> int:
         ids = claim_due(self.engine, self.worker_id, NETWORK_KINDS, 5, self.lease)

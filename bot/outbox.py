@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from bot.channels import ChannelDirectory
 from bot.config_schema import TeamConfig
-from bot.outbox_claim import SLACK_KINDS, claim_due
+from bot.outbox_claim import SLACK_KINDS, claim_due, drain_until_stopped
 from bot.outbox_render import Delivery, NotReadyError, SlackPost, render_item, store_delivery
 from bot.pacing import ChannelPacer
 from storage.db import session_scope
@@ -89,15 +89,7 @@ class OutboxDrainer:
 
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event, idle_seconds: float = 0.5) -> None:
-        while not stop.is_set():
-            try:
-                busy = self.drain_once()
-            except Exception:  # a database hiccup must not kill the worker thread
-                log.exception("outbox drain failed; retrying shortly")
-                busy = 0
-            if not busy:
-                self.wake.wait(idle_seconds)
-                self.wake.clear()
+        drain_until_stopped(self.drain_once, self.wake, stop, idle_seconds, "outbox drain")
 
     def drain_once(self) -> int:
         ids = self.claim()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import exists, or_, update
@@ -11,6 +14,8 @@ from sqlmodel import col, select
 
 from storage.db import session_scope
 from storage.models import OutboxItem, OutboxStatus
+
+log = logging.getLogger(__name__)
 
 SLACK_KINDS = (
     "slack_card",
@@ -79,3 +84,23 @@ def claim_due(
                 )
             )
     return ids
+
+
+def drain_until_stopped(
+    drain_once: Callable[[], int],
+    wake: threading.Event,
+    stop: threading.Event,
+    idle_seconds: float,
+    what: str,
+) -> None:
+    """Drain while there is work; when idle, sleep until woken or `idle_seconds` pass.
+    A failure (a database hiccup) is logged and retried: it must not kill the thread."""
+    while not stop.is_set():
+        try:
+            busy = drain_once()
+        except Exception:
+            log.exception("%s failed; retrying shortly", what)
+            busy = 0
+        if not busy:
+            wake.wait(idle_seconds)
+            wake.clear()
