@@ -18,6 +18,7 @@ from bot.blocks.card import (
 )
 from bot.blocks.mrkdwn import escape, safe_url
 from bot.config_schema import TeamConfig
+from handlers.ingest import enqueue
 from storage.models import (
     Conversation,
     ConversationTag,
@@ -213,14 +214,13 @@ def store_delivery(
             if len(escape(first.text)) > CARD_TEXT_LIMIT and not safe_url(first.url):
                 # The card showed the start and has no link to the original: the whole text
                 # follows in the thread.
-                session.add(
-                    OutboxItem(
-                        kind="slack_reply",
-                        idempotency_key=f"fulltext:{first.id}",
-                        conversation_id=conv.id,
-                        destination=delivery.channel,
-                        payload={"message_id": first.id, "full_text": True},
-                    )
+                enqueue(
+                    session,
+                    "slack_reply",
+                    f"fulltext:{first.id}",
+                    conv,
+                    {"message_id": first.id, "full_text": True},
+                    destination=delivery.channel,
                 )
     elif item.kind == "slack_reply" and not item.payload.get("full_text"):
         message = session.get(Message, item.payload.get("message_id"))

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, func, select
 
 from handlers.conversation_actions import ActionError, audit, claim_conversation, get_conversation
 from handlers.drafting import NETWORK_LIMITS, DraftContext, Drafter, DraftText
+from handlers.ingest import enqueue
 from storage.models import (
     Conversation,
     ConversationStatus,
@@ -209,14 +210,13 @@ def approve_send(
     )
     session.add(reply)
     session.flush()
-    session.add(
-        OutboxItem(
-            kind="network_reply",
-            idempotency_key=f"reply-out:{draft_id}",
-            conversation_id=conv.id,
-            destination=conv.source,
-            payload={"draft_id": draft_id, "message_id": reply.id},
-        )
+    enqueue(
+        session,
+        "network_reply",
+        f"reply-out:{draft_id}",
+        conv,
+        {"draft_id": draft_id, "message_id": reply.id},
+        destination=conv.source,
     )
     conv.drafting_by = conv.drafting_since = None
     session.add(conv)

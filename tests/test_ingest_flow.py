@@ -188,3 +188,20 @@ def test_a_burst_from_one_author_joins_one_conversation(pipeline: Pipeline) -> N
     assert len(pipeline.cards("support")) == 1
     card = pipeline.cards("support")[0]
     assert len(pipeline.fake.thread(pipeline.channel_ids["support"], card["ts"])) == 3
+
+
+def test_a_long_message_is_cut_on_the_card_and_follows_whole_in_the_thread(
+    pipeline: Pipeline,
+) -> None:
+    text = "Dobrý den, aplikace po aktualizaci padá & ztrácí data. 👩‍👩‍👧 " * 100  # ~6,000 chars
+    pipeline.webhook.post(message("long-1", text, author="dana"))
+    pipeline.drain()
+    card = pipeline.cards("support")[0]
+    assert "continues in the thread" in json.dumps(card["blocks"], ensure_ascii=False)
+    replies = pipeline.fake.thread(pipeline.channel_ids["support"], card["ts"])[1:]
+    assert len(replies) == 1
+    sections = [b["text"]["text"] for b in replies[0]["blocks"] if b["type"] == "section"]
+    assert "".join(sections) == escape(text)
+    pipeline.webhook.post(message("long-1", text, author="dana"))  # a re-delivery adds nothing
+    pipeline.drain()
+    assert len(pipeline.fake.thread(pipeline.channel_ids["support"], card["ts"])) == 2
