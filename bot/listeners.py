@@ -35,7 +35,7 @@ from handlers import conversation_actions as actions
 from handlers import drafts
 from handlers.drafting import NETWORK_LIMITS, Drafter
 from storage.db import session_scope
-from storage.models import Conversation, Customer
+from storage.models import Customer
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -304,14 +304,3 @@ def _outcomes(app: App, ctx: ListenerContext) -> None:
                 utcnow(),
             )
         refresh_card(client, ctx.engine, ctx.team, cid)
-
-
-def conversation_for_thread(engine: Any, channel: str, thread_ts: str) -> int | None:
-    from sqlmodel import select
-
-    with session_scope(engine) as session:
-        return session.exec(
-            select(Conversation.id).where(
-                Conversation.slack_channel == channel, Conversation.slack_ts == thread_ts
-            )
-        ).first()

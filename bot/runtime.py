@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 import threading
 from types import FrameType
 
@@ -64,8 +63,3 @@ def wait_for_shutdown() -> None:
     signal.signal(signal.SIGINT, _handle)
     while not stop.wait(1.0):
         pass
-
-
-def exit_cleanly(message: str, code: int) -> None:
-    print(f"threadline: {message}", file=sys.stderr)
-    raise SystemExit(code)
