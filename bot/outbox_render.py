@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from bot.blocks.card import (
     CARD_TEXT_LIMIT,
@@ -162,7 +162,9 @@ def card_data(session: Session, conv: Conversation, team: TeamConfig) -> CardDat
     tags = session.exec(
         select(Tag.name).join(ConversationTag).where(ConversationTag.conversation_id == conv.id)
     ).all()
-    count = len(session.exec(select(Message.id).where(Message.conversation_id == conv.id)).all())
+    count = session.exec(
+        select(func.count()).select_from(Message).where(Message.conversation_id == conv.id)
+    ).one()
     followers = author.followers if author else None
     threshold = team.routing.influencer_followers
     return CardData(
