@@ -33,6 +33,8 @@ from bot.wiring import (
     make_reply_drainer,
     register_jobs,
     start_drainer,
+    start_sources,
+    watched_sources,
     webhook_routes,
 )
 from storage import migrate as migrations
@@ -112,7 +114,8 @@ def run() -> None:
     except ConfigError as exc:
         raise _fail(str(exc), code=1) from None
     drainer = start_drainer(make_drainer(engine, settings, loaded.team))
-    replies = start_drainer(make_reply_drainer(engine, settings, loaded.team))
+    sources = watched_sources(engine, settings, loaded.team)
+    replies = start_drainer(make_reply_drainer(engine, settings, loaded.team, sources))
     slack_app = build_slack_app(
         settings,
         loaded.team,
@@ -120,6 +123,7 @@ def run() -> None:
         listeners=_listeners(engine, loaded.team, settings, replies.drainer),
     )
     intake = make_intake(engine, loaded.team, drainer.drainer, settings)  # type: ignore[arg-type]
+    runner = start_sources(sources, intake)
     scheduler = build_scheduler(loaded)
     register_jobs(scheduler, engine, settings, loaded.team)
     scheduler.start()
@@ -134,6 +138,7 @@ def run() -> None:
         wait_for_shutdown()
     finally:
         server.stop()
+        runner.stop()
         drainer.stop()
         replies.stop()
         scheduler.shutdown(wait=False)
@@ -182,7 +187,10 @@ def worker() -> None:
     _require_slack(settings)
     engine = _database(settings)
     drainer = start_drainer(make_drainer(engine, settings, loaded.team))
-    replies = start_drainer(make_reply_drainer(engine, settings, loaded.team))
+    sources = watched_sources(engine, settings, loaded.team)
+    replies = start_drainer(make_reply_drainer(engine, settings, loaded.team, sources))
+    intake = make_intake(engine, loaded.team, drainer.drainer, settings)  # type: ignore[arg-type]
+    runner = start_sources(sources, intake)
     scheduler = build_scheduler(loaded)
     register_jobs(scheduler, engine, settings, loaded.team)
     scheduler.start()
@@ -190,6 +198,7 @@ def worker() -> None:
     try:
         wait_for_shutdown()
     finally:
+        runner.stop()
         drainer.stop()
         replies.stop()
         scheduler.shutdown(wait=False)

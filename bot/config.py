@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     openai_model: str = "gpt-4.1-mini"
     discord_bot_token: SecretStr | None = None
+    mastodon_access_token: SecretStr | None = None
+    bluesky_app_password: SecretStr | None = None
     threadline_config: Path | None = None
     threadline_webhook_secret: SecretStr | None = None
     port: int = Field(default=3000, ge=0, le=65535)
@@ -60,6 +62,8 @@ class Settings(BaseSettings):
             self.slack_signing_secret,
             self.openai_api_key,
             self.discord_bot_token,
+            self.mastodon_access_token,
+            self.bluesky_app_password,
             self.threadline_webhook_secret,
         ]
         return [s.get_secret_value() for s in secrets if s and s.get_secret_value()]

@@ -140,7 +140,6 @@ class DiscordSource(Section):
 class MastodonSource(Section):
     enabled: bool = False
     api_base_url: str | None = None
-    access_token_env: str = "MASTODON_ACCESS_TOKEN"
     poll_seconds: float = Field(default=60.0, gt=0)
 
 
@@ -148,7 +147,6 @@ class BlueskySource(Section):
     enabled: bool = False
     service_url: str = "https://bsky.social"
     handle: str | None = None
-    app_password_env: str = "BLUESKY_APP_PASSWORD"
     poll_seconds: float = Field(default=60.0, gt=0)
 
 

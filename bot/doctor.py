@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -12,6 +13,9 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import SLACK_SETUP_HINT, ConfigError, LoadedConfig, Settings, load_team_config
 from bot.slack_app import make_web_client
+from bot.sources.base import SourceError, WatchedSource
+from bot.sources.cursors import CursorStore
+from bot.sources.registry import WATCHED, SourceContext, build_source
 from storage import migrate
 from storage.db import DatabaseError, check_connection, make_engine, redact_url, session_scope
 from storage.outbox_queries import parked_summary
@@ -46,7 +50,7 @@ def run_checks(settings: Settings, *, timeout: float = 5.0) -> list[Check]:
     checks += [check_slack_auth(settings, timeout), check_slack_transport(settings)]
     checks.append(check_openai(settings, timeout))
     if loaded is not None:
-        checks += check_sources(settings, loaded)
+        checks += check_sources(settings, loaded, timeout * 2)
     return checks
 
 
@@ -153,46 +157,55 @@ def check_openai(settings: Settings, timeout: float) -> Check:
     return Check("openai", Status.OK, f"{where}, model {settings.openai_model}")
 
 
-_SOURCE_REQUIREMENTS: dict[str, Callable[[Settings, LoadedConfig], str | None]] = {
-    "webhook": lambda s, _c: (
-        None if s.threadline_webhook_secret else "set THREADLINE_WEBHOOK_SECRET"
-    ),
-    "discord": lambda s, _c: None if s.discord_bot_token else "set DISCORD_BOT_TOKEN",
-    "mastodon": lambda _s, c: (
-        None
-        if c.team.sources.mastodon.api_base_url
-        else "set sources.mastodon.api_base_url in threadline.toml"
-    ),
-    "bluesky": lambda _s, c: (
-        None if c.team.sources.bluesky.handle else "set sources.bluesky.handle in threadline.toml"
-    ),
-    "rss": lambda _s, c: (
-        None
-        if c.team.sources.rss.feeds
-        else "add at least one [[sources.rss.feeds]] in threadline.toml"
-    ),
-}
-
-
-def check_sources(settings: Settings, loaded: LoadedConfig) -> list[Check]:
+def check_sources(settings: Settings, loaded: LoadedConfig, timeout: float = 10.0) -> list[Check]:
     enabled = set(loaded.team.sources.enabled())
-    checks = []
-    for name, requirement in _SOURCE_REQUIREMENTS.items():
+    checks = [check_webhook(settings, "webhook" in enabled)]
+    ctx = SourceContext(settings, loaded.team, CursorStore(make_engine(settings.database_url)))
+    for name in WATCHED:
         label = f"source {name}"
         if name not in enabled:
             checks.append(Check(label, Status.OFF, "disabled in threadline.toml"))
             continue
-        missing = requirement(settings, loaded)
-        if name == "webhook" and missing:
-            # The webhook is on by default; without a secret it simply stays closed.
-            checks.append(
-                Check(label, Status.OFF, "no THREADLINE_WEBHOOK_SECRET: endpoint answers 404")
-            )
-        elif missing:
-            checks.append(Check(label, Status.FAIL, "enabled but not configured", missing))
-        else:
-            checks.append(Check(label, Status.OK, "configured"))
+        try:
+            source = build_source(name, ctx)
+        except ConfigError as exc:
+            checks.append(Check(label, Status.FAIL, "enabled but not configured", str(exc)))
+            continue
+        checks.append(probe_source(label, source, timeout))
     return checks
+
+
+def check_webhook(settings: Settings, enabled: bool) -> Check:
+    if not enabled:
+        return Check("source webhook", Status.OFF, "disabled in threadline.toml")
+    if not settings.threadline_webhook_secret:
+        # The webhook is on by default; without a secret it simply stays closed.
+        return Check(
+            "source webhook", Status.OFF, "no THREADLINE_WEBHOOK_SECRET: endpoint answers 404"
+        )
+    return Check("source webhook", Status.OK, "POST /ingest/webhook is open (signed)")
+
+
+def probe_source(label: str, source: WatchedSource, timeout: float) -> Check:
+    """A live check, bounded in time: a hung network must not hang `doctor`."""
+    outcome: list[Check] = []
+
+    def probe() -> None:
+        try:
+            outcome.append(Check(label, Status.OK, source.probe()))
+        except SourceError as exc:
+            outcome.append(Check(label, Status.FAIL, str(exc), exc.fix))
+        except Exception as exc:
+            outcome.append(Check(label, Status.FAIL, f"{type(exc).__name__}: {exc}", ""))
+
+    thread = threading.Thread(target=probe, name=f"doctor-{label}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    with contextlib.suppress(Exception):  # the probe's verdict matters, not a clean close
+        source.close()
+    if not outcome:
+        return Check(label, Status.FAIL, f"no answer within {timeout:g} s", "check the network")
+    return outcome[0]
 
 
 def render_table(checks: list[Check]) -> str:

@@ -9,6 +9,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.config_schema import TeamConfig
+from bot.sources.base import Checkpoint
+from bot.sources.cursors import write_checkpoint
 from handlers.classify import Classifier
 from handlers.inbound import InboundMessage
 from handlers.ingest import IngestResult, already_stored, ingest_message
@@ -32,10 +34,14 @@ class Intake:
         self.classifier = classifier
         self.on_ingested = on_ingested
 
-    def accept(self, msg: InboundMessage) -> IngestResult:
+    def accept(self, msg: InboundMessage, checkpoint: Checkpoint | None = None) -> IngestResult:
+        """Store one message; `checkpoint` (a watched source's cursor) is saved with it."""
         with session_scope(self.engine) as session:
             seen = already_stored(session, msg)
         if seen is not None:  # no classifier call (maybe an LLM) for a re-delivery
+            if checkpoint is not None:
+                with session_scope(self.engine, write=True) as session:
+                    write_checkpoint(session, checkpoint)
             return seen
         classification = self.classifier.classify(msg.text, msg.language)
         # Two deliveries of one message (or two first messages of one thread) racing on
@@ -44,6 +50,8 @@ class Intake:
             try:
                 with session_scope(self.engine, write=True) as session:
                     result = ingest_message(session, msg, self.team, classification)
+                    if checkpoint is not None:
+                        write_checkpoint(session, checkpoint)
                 break
             except IntegrityError:
                 if attempt == 2:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -22,7 +23,10 @@ from bot.listeners import ListenerContext
 from bot.llm import OpenAIClassifier, OpenAIDrafter, make_client
 from bot.outbox import OutboxDrainer
 from bot.sla_job import register_sla_job
-from bot.sources.base import SourceAdapter
+from bot.sources.base import SourceAdapter, WatchedSource
+from bot.sources.cursors import CursorStore
+from bot.sources.registry import SourceContext, build_watched_sources
+from bot.sources.runner import SourceRunner
 from bot.sources.webhook import webhook_blueprint
 from bot.sources.webhook_reply import WebhookReplySender
 from handlers.classify import Classifier
@@ -128,8 +132,11 @@ def make_drainer(engine: Engine, settings: Settings, team: TeamConfig) -> Outbox
     )
 
 
-def reply_adapters(settings: Settings, team: TeamConfig) -> dict[str, SourceAdapter]:
-    adapters: dict[str, SourceAdapter] = {}
+def reply_adapters(
+    settings: Settings, team: TeamConfig, watched: Sequence[WatchedSource] = ()
+) -> dict[str, SourceAdapter]:
+    """Who answers on which network: the webhook's reply_url, and each watched source."""
+    adapters: dict[str, SourceAdapter] = {source.name: source for source in watched}
     if settings.threadline_webhook_secret:
         adapters["webhook"] = WebhookReplySender(
             settings.threadline_webhook_secret.get_secret_value(),
@@ -138,14 +145,27 @@ def reply_adapters(settings: Settings, team: TeamConfig) -> dict[str, SourceAdap
     return adapters
 
 
-def make_reply_drainer(engine: Engine, settings: Settings, team: TeamConfig) -> ReplyDrainer:
+def make_reply_drainer(
+    engine: Engine,
+    settings: Settings,
+    team: TeamConfig,
+    watched: Sequence[WatchedSource] = (),
+) -> ReplyDrainer:
     return ReplyDrainer(
         engine,
         drainer_client(settings),
         team,
-        reply_adapters(settings, team),
+        reply_adapters(settings, team, watched),
         lease_seconds=team.outbox.lease_seconds,
     )
+
+
+def watched_sources(engine: Engine, settings: Settings, team: TeamConfig) -> list[WatchedSource]:
+    return build_watched_sources(SourceContext(settings, team, CursorStore(engine)))
+
+
+def start_sources(sources: Sequence[WatchedSource], intake: Intake) -> SourceRunner:
+    return SourceRunner(list(sources), intake).start()
 
 
 def listener_context(

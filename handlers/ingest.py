@@ -84,7 +84,7 @@ def ingest_message(
             posted=decision.post,
         )
 
-    reopened = continue_conversation(session, conversation, decision, msg.created_at, now)
+    reopened = continue_conversation(session, conversation, decision, msg, now)
     message = store_message(session, conversation, msg, identity, classification, now)
     posted = conversation.status != ConversationStatus.SUPPRESSED
     if posted:
@@ -196,10 +196,14 @@ def continue_conversation(
     session: Session,
     conversation: Conversation,
     decision: RoutingDecision,
-    written_at: datetime,
+    msg: InboundMessage,
     now: datetime,
 ) -> bool:
-    """A new customer message: bump the clock and priority; reopen a resolved conversation."""
+    """A new customer message: bump the clock and priority; reopen a resolved conversation.
+    The newest message's reply facts (post refs, visibility) win, so a reply answers it."""
+    written_at = msg.created_at
+    if msg.reply_meta and written_at >= conversation.last_message_at:
+        conversation.source_meta = {**conversation.source_meta, **msg.reply_meta}
     reopened = conversation.status == ConversationStatus.RESOLVED
     if reopened:
         conversation.status = ConversationStatus.OPEN

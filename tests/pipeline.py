@@ -4,6 +4,7 @@ and Slack endpoints, a real outbox drainer, FakeSlack behind the real WebClient.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from slack_sdk import WebClient
@@ -18,6 +19,8 @@ from bot.listeners import ListenerContext
 from bot.outbox import OutboxDrainer
 from bot.outbox_claim import SLACK_KINDS
 from bot.slack_app import build_slack_app
+from bot.sources.base import WatchedSource
+from bot.sources.runner import SourceRunner
 from bot.sources.webhook_reply import WebhookReplySender
 from bot.web import RunningServer, create_web_app, start_http_server
 from bot.wiring import make_intake, webhook_routes
@@ -87,6 +90,7 @@ class Pipeline:
         client_timeout: int = 5,
         settle_seconds: float = 1.5,
         drafter: Drafter | None = None,
+        sources: Sequence[WatchedSource] = (),
     ) -> None:
         self.engine = engine
         self.fake = fake
@@ -112,10 +116,15 @@ class Pipeline:
             engine,
             drainer_client(fake, client_timeout),
             self.team,
-            {"webhook": WebhookReplySender(WEBHOOK_SECRET, timeout=2)},
+            {
+                "webhook": WebhookReplySender(WEBHOOK_SECRET, timeout=2),
+                **{source.name: source for source in sources},
+            },
             backoff_base=0.05,
         )
-        intake = make_intake(engine, self.team)
+        self.sources = list(sources)
+        self.runner: SourceRunner | None = None
+        self.intake = intake = make_intake(engine, self.team)
         listeners = ListenerContext(engine, self.team, drafter or TemplateDrafter())
         web = create_web_app(
             engine,
@@ -175,8 +184,16 @@ class Pipeline:
             if not self.replies.drain_once():
                 time.sleep(0.02)
 
+    def start_sources(self, *, backoff_base: float = 0.05) -> SourceRunner:
+        """Watch `sources` in background threads, as `threadline worker` does; stop it (or
+        let `stop()` do it) before the test ends."""
+        self.runner = SourceRunner(self.sources, self.intake, backoff_base=backoff_base).start()
+        return self.runner
+
     def cards(self, channel: str) -> list[dict[str, Any]]:
         return self.fake.messages(self.channel_ids[channel])
 
     def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
         self.server.stop()

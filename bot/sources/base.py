@@ -71,3 +71,58 @@ class SourceAdapter(Protocol):
 
 class ReplyNotSupportedError(Exception):
     """Raised by ``send_reply`` of a read-only source (RSS): there is nowhere to answer."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a watched account has read up to. Saved in the same transaction as the message
+    it follows, so a restart neither misses nor repeats (ingest dedupes a repeat anyway)."""
+
+    source: str
+    account: str  # one row per watched account: a guild channel, an instance user, a feed URL
+    cursor: str
+
+
+class SourceError(Exception):
+    """A source cannot read or write right now. `fix` tells the operator what to do; the
+    runner logs both, shows them in `doctor` and /healthz, and tries again later."""
+
+    retryable = True
+
+    def __init__(self, message: str, fix: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
+        self.retry_after = retry_after
+
+
+class SourceAuthError(SourceError):
+    """Bad or missing credentials: retrying soon will not help (the runner waits long)."""
+
+    retryable = False
+
+
+class SourceRateLimitedError(SourceError):
+    """The network said 429; `retry_after` is its wait when it gave one."""
+
+
+class SourceUnavailableError(SourceError):
+    """Network down, DNS, timeouts, 5xx."""
+
+
+@runtime_checkable
+class WatchedSource(SourceAdapter, Protocol):
+    """A source Threadline reads from (everything but the push-only webhook).
+
+    `watch()` runs until `close()` (or the stop event given at construction) and raises
+    `SourceError` for trouble it cannot ride out itself. It reads its starting point from the
+    `CursorStore` it was built with. `checkpoint(msg)` is the cursor the runner saves in the
+    same transaction as a yielded message; items read but not ingested (filtered, staff,
+    malformed) advance the cursor through `CursorStore.save` directly. `probe()` is doctor's
+    live check: it returns a one-line "what I can see" or raises `SourceError`.
+    """
+
+    def checkpoint(self, msg: InboundMessage) -> Checkpoint | None: ...
+
+    def probe(self) -> str: ...
+
+    def close(self) -> None: ...
