@@ -102,10 +102,36 @@ def _database(settings: Settings) -> Engine:
         raise _fail(str(exc)) from None
 
 
+def _no_slack_credentials(settings: Settings) -> bool:
+    return not (
+        settings.slack_bot_token or settings.slack_app_token or settings.slack_signing_secret
+    )
+
+
+def _sandbox_instead(settings: Settings, loaded: LoadedConfig) -> None:
+    typer.echo(
+        "No Slack credentials are set (SLACK_BOT_TOKEN, SLACK_APP_TOKEN, "
+        "SLACK_SIGNING_SECRET): starting the local sandbox instead.\n"
+        f"To connect a real workspace: {SLACK_SETUP_HINT}."
+    )
+    _run_sandbox(settings, loaded, reset=False, port=None)
+
+
 @app.command()
-def run() -> None:
-    """Everything in one process: Slack (Socket Mode or HTTP), sources, scheduler, outbox."""
+def run(
+    no_sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--no-sandbox", help="Without Slack credentials, fail instead of starting the sandbox."
+        ),
+    ] = False,
+) -> None:
+    """Everything in one process: Slack (Socket Mode or HTTP), sources, scheduler, outbox.
+    With no Slack credentials at all, it starts the local sandbox instead."""
     settings, loaded = _boot()
+    if _no_slack_credentials(settings) and not no_sandbox:
+        _sandbox_instead(settings, loaded)
+        return
     _require_slack(settings)
     engine = _database(settings)
     client = make_web_client(settings)
@@ -158,6 +184,50 @@ def _connect_socket_mode(slack_app: App, settings: Settings) -> None:
             code=1,
         ) from None
     log.info("Slack Socket Mode connected")
+
+
+@app.command()
+def sandbox(
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete the sandbox's SQLite file and start fresh.")
+    ] = False,
+    port: Annotated[
+        int | None, typer.Option(help="Port to serve on (default: PORT, else 3000).", min=0)
+    ] = None,
+) -> None:
+    """The bot against a local Slack emulator, with a browser UI: no accounts needed."""
+    settings, loaded = _boot()
+    _run_sandbox(settings, loaded, reset=reset, port=port)
+
+
+def _run_sandbox(
+    settings: Settings, loaded: LoadedConfig, *, reset: bool, port: int | None
+) -> None:
+    from bot.sandbox import runner
+
+    try:
+        if reset:
+            removed = runner.reset_database(runner.database_url(settings))
+            names = ", ".join(str(p) for p in removed) or "nothing to delete"
+            typer.echo(f"--reset: starting fresh ({names}).")
+        started = runner.start_sandbox(
+            settings, loaded, host=settings.host, port=settings.port if port is None else port
+        )
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except DatabaseError as exc:
+        raise _fail(str(exc)) from None
+    # The generated signing and webhook secrets are secrets too: keep them out of the log.
+    configure_logging(settings.log_level, started.config.secret_values())
+    drafts = "OpenAI" if settings.openai_api_key else "the offline template drafter"
+    typer.echo(
+        f"Threadline sandbox is running: open {started.url}\n"
+        f"  database: {redact_url(started.engine.url)}  drafts: {drafts}  (Ctrl-C to stop)"
+    )
+    try:
+        wait_for_shutdown()
+    finally:
+        started.stop()
 
 
 @app.command()

@@ -135,31 +135,55 @@ class DiscordSource(Section):
     conversation_per: Literal["channel", "thread", "author"] = "thread"
     author_window_minutes: float = Field(default=30.0, gt=0)
     watch_dms: bool = True
+    # How long one reply (all its parts) may take before it is retried later.
+    send_timeout_seconds: float = Field(default=20.0, gt=0)
+    # After connecting, how long to wait for the servers' data before backfilling.
+    ready_timeout_seconds: float = Field(default=2.0, gt=0)
 
 
 class MastodonSource(Section):
     enabled: bool = False
-    api_base_url: str | None = None
+    api_base_url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+/?$")
     poll_seconds: float = Field(default=60.0, gt=0)
+    request_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    max_characters: int = Field(default=500, ge=100, le=100_000)  # the instance's post limit
+    streaming: bool = False  # also listen to the user stream, to poll as soon as a mention comes
 
 
 class BlueskySource(Section):
     enabled: bool = False
-    service_url: str = "https://bsky.social"
-    handle: str | None = None
+    # The account's PDS (or bsky.social, which routes to it); self-hosted PDSs work too.
+    service_url: str = Field(default="https://bsky.social", pattern=r"^https?://[^\s/]+")
+    handle: str | None = Field(default=None, pattern=r"^@?[A-Za-z0-9.:_-]{3,253}$")
     poll_seconds: float = Field(default=60.0, gt=0)
+    timeout_seconds: float = Field(default=15.0, gt=0, le=120)
 
 
 class Feed(Section):
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(pattern=r"^https?://[^\s/?#]+")
     name: str | None = None
-    keywords: list[str] = Field(default_factory=list)  # empty: every entry
+    # Empty: every entry. Case-insensitive; whole words (phrases allowed), substrings for
+    # scripts written without spaces (Chinese, Japanese, Thai, ...).
+    keywords: list[Annotated[str, Field(min_length=1, pattern=r"\S")]] = Field(
+        default_factory=list
+    )
 
 
 class RssSource(Section):
     enabled: bool = False
     poll_minutes: float = Field(default=15.0, gt=0)
+    backfill_hours: float = Field(default=24.0, ge=0)  # first start: entries this recent
+    timeout_seconds: float = Field(default=20.0, gt=0)  # per feed request
     feeds: list[Feed] = Field(default_factory=list)
+
+    @field_validator("feeds")
+    @classmethod
+    def _distinct_urls(cls, value: list[Feed]) -> list[Feed]:
+        urls = [feed.url for feed in value]
+        twice = sorted({url for url in urls if urls.count(url) > 1})
+        if twice:
+            raise ValueError(f"feed listed twice: {', '.join(twice)}")
+        return value
 
 
 class SourcesSection(Section):

@@ -50,3 +50,6 @@ def configure_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
     root.setLevel(level.upper())
     # slack_sdk logs request bodies at DEBUG, which hold customer text.
     logging.getLogger("slack_sdk").setLevel(max(logging.INFO, root.level))
+    # httpx (RSS fetches, atproto) logs every request URL at INFO: feed URLs may carry
+    # tokens in their query strings, and one line per poll drowns the useful ones.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -41,7 +41,7 @@ def assert_clean_failure(proc: subprocess.CompletedProcess[str], code: int) -> s
 
 
 def test_run_without_slack_names_the_missing_variables_and_how_to_get_them(tmp_path: Path) -> None:
-    err = assert_clean_failure(threadline("run", cwd=tmp_path), 1)
+    err = assert_clean_failure(threadline("run", "--no-sandbox", cwd=tmp_path), 1)
     assert "SLACK_BOT_TOKEN" in err
     assert "SLACK_APP_TOKEN" in err
     assert "SLACK_SIGNING_SECRET" in err

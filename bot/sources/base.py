@@ -9,7 +9,8 @@ A source adapter connects Threadline to one network. It has two halves:
 * ``send_reply()`` delivers one reply a person approved in Slack back onto the network and
   says what happened as a ``DeliveryResult``. It never raises for network trouble; the
   outbox reads ``ok``/``retryable``/``retry_after`` and decides whether to try again later
-  or park the reply for a person. Read-only sources (RSS) raise ``ReplyNotSupportedError``.
+  or park the reply for a person. Read-only sources (RSS) answer every reply with
+  ``DeliveryResult(ok=False, retryable=False)`` and an error that says where to reply.
 
 The same reply may be sent more than once (a retry after a timeout, a worker that died after
 sending): ``OutboundReply.idempotency_key`` stays the same across those attempts, and adapters
@@ -69,10 +70,6 @@ class SourceAdapter(Protocol):
         ...
 
 
-class ReplyNotSupportedError(Exception):
-    """Raised by ``send_reply`` of a read-only source (RSS): there is nowhere to answer."""
-
-
 @dataclass(frozen=True)
 class Checkpoint:
     """Where a watched account has read up to. Saved in the same transaction as the message
@@ -118,7 +115,10 @@ class WatchedSource(SourceAdapter, Protocol):
     `CursorStore` it was built with. `checkpoint(msg)` is the cursor the runner saves in the
     same transaction as a yielded message; items read but not ingested (filtered, staff,
     malformed) advance the cursor through `CursorStore.save` directly. `probe()` is doctor's
-    live check: it returns a one-line "what I can see" or raises `SourceError`.
+    live check: it returns a one-line "what I can see" or raises `SourceError`. A source may
+    also have an `on_reachable` attribute (a no-arg callable): the runner sets it, and the
+    source calls it after each poll that reached the network, so health shows a recovery
+    even when nothing new arrived.
     """
 
     def checkpoint(self, msg: InboundMessage) -> Checkpoint | None: ...

@@ -9,6 +9,7 @@ dedupe makes the second read a no-op.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -56,6 +57,10 @@ class SourceRunner:
 
     def start(self) -> SourceRunner:
         for source in self.sources:
+            if hasattr(source, "on_reachable"):
+                # A poll that reached the network clears "failing" even when nothing new
+                # arrived, so health and doctor do not show a recovered source as down.
+                source.on_reachable = functools.partial(self.mark_connected, source.name)
             thread = threading.Thread(
                 target=self._run, args=(source,), name=f"source-{source.name}", daemon=True
             )
@@ -100,7 +105,7 @@ class SourceRunner:
 
     def _consume(self, source: WatchedSource) -> None:
         for msg in source.watch():
-            self.intake.accept(msg, source.checkpoint(msg))
+            result = self.intake.accept(msg, source.checkpoint(msg))
             with self._lock:
                 health = self._health[source.name]
                 if health.state != "ok":
@@ -109,7 +114,7 @@ class SourceRunner:
                     health.state, health.error, health.fix = "ok", None, None
                     health.since = datetime.now(UTC)
                 health.failures = 0
-                health.ingested += 1
+                health.ingested += 0 if result.duplicate else 1
             if self.stop_event.is_set():
                 return
 

@@ -1,0 +1,1 @@
+"""`threadline sandbox`: Threadline against a local Slack emulator, worked in a browser."""
