@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.blocks.mrkdwn import graphemes
-from bot.sources.split import length_in_chars, length_in_graphemes, split_reply
+from bot.sources.split import bluesky_length, length_in_chars, length_in_graphemes, split_reply
 
 
 def test_short_text_is_one_part_and_empty_text_none() -> None:
@@ -70,3 +70,13 @@ def test_any_text_keeps_every_grapheme_in_order(text: str, limit: int) -> None:
     # no cut lands inside a grapheme: each part is made of whole clusters of the original
     for part in parts:
         assert "".join(graphemes(part)) == part
+
+
+def test_bluesky_parts_fit_both_300_graphemes_and_3000_bytes() -> None:
+    family = "👨‍👩‍👧‍👦" * 290  # 290 graphemes, 25 bytes each: 7,250 bytes
+    parts = split_reply(family, 300, bluesky_length)
+    assert len(parts) == 3
+    assert all(len(p.encode()) <= 3000 and length_in_graphemes(p) <= 300 for p in parts)
+    assert "".join(parts) == family
+    latin = "word " * 59  # 295 graphemes and bytes: one post
+    assert split_reply(latin, 300, bluesky_length) == [latin.strip()]

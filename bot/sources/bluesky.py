@@ -45,7 +45,7 @@ from bot.sources.bluesky_posts import (
 from bot.sources.bluesky_session import BlueskyRejectedError, BlueskySession
 from bot.sources.cursors import CursorStore
 from bot.sources.registry import SourceContext
-from bot.sources.split import length_in_graphemes, split_reply
+from bot.sources.split import bluesky_length, split_reply
 from handlers.inbound import InboundMessage
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class BlueskyWatcher:
             return DeliveryResult(
                 ok=False, error="this conversation has no Bluesky post to answer (no uri + cid)"
             )
-        parts = split_reply(reply.text, MAX_GRAPHEMES, length_in_graphemes)
+        parts = split_reply(reply.text, MAX_GRAPHEMES, bluesky_length)
         if not parts:
             return DeliveryResult(ok=False, error="the reply is empty")
         lang = reply.language or reply.reply_meta.get("lang")

@@ -31,6 +31,13 @@ def length_in_graphemes(text: str) -> int:
     return sum(1 for _ in graphemes(text))
 
 
+def bluesky_length(text: str) -> int:
+    """Bluesky allows 300 graphemes and 3,000 UTF-8 bytes per post: a text of emoji
+    sequences can fit the first and break the second. Bytes are scaled to the grapheme
+    budget (10 bytes per grapheme), so one number against a limit of 300 checks both."""
+    return max(length_in_graphemes(text), -(-len(text.encode("utf-8")) // 10))
+
+
 def split_reply(
     text: str,
     limit: int,
@@ -79,12 +86,17 @@ def _longest_prefix(text: str, limit: int, measure: Callable[[str], int]) -> str
             clusters.append(cluster)
             used += len(cluster)
         return "".join(clusters) or text[:limit]
-    taken: list[str] = []
-    for count, cluster in enumerate(graphemes(text)):
-        if count >= limit:
-            break
-        taken.append(cluster)
-    return "".join(taken)
+    # Any other measure grows with every grapheme added: find the longest fitting run by
+    # bisection (a few dozen measurements, not one per grapheme).
+    clusters = list(graphemes(text))
+    low, high = 1, len(clusters)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if measure("".join(clusters[:mid])) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return "".join(clusters[:low])
 
 
 def _natural_cut(head: str) -> int:
