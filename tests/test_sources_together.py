@@ -110,7 +110,8 @@ def test_three_broken_sources_never_stop_the_healthy_one(
             for i in range(3):
                 feeds.add_entry(
                     "/reviews.atom", f"tag:shop,2026:r{i}", f"Review {i}: checkout fails",
-                    summary="The card is declined every time.", published=now - timedelta(minutes=i),
+                    summary="The card is declined every time.",
+                    published=now - timedelta(minutes=i),
                     link=f"https://shop.example/reviews/{i}", author=f"Reviewer {i}",
                 )
             wait_for(lambda: rss_messages(sqlite_engine) == 3)
@@ -158,3 +159,37 @@ def test_doctor_reports_every_source_on_its_own_line(
         assert check.fix, check
         assert WRONG not in f"{check.detail} {check.fix}"
     assert checks["source webhook"].status == Status.OFF
+
+
+def test_a_recovered_source_shows_ok_again_without_any_new_message(sqlite_engine: Engine) -> None:
+    """After an outage, health must not keep saying "failing" just because nobody wrote."""
+    from tests.fakes.mastodon import TOKEN
+
+    with FakeMastodon() as mastodon:
+        team = TeamConfig.model_validate(
+            {
+                "channels": {"support": "#support"},
+                "routing": {"default_channel": "support"},
+                "sources": {
+                    "mastodon": {
+                        "enabled": True,
+                        "api_base_url": mastodon.url,
+                        "poll_seconds": 0.05,
+                        "request_timeout_seconds": 1,
+                    }
+                },
+            }
+        )
+        settings = Settings(_env_file=None, mastodon_access_token=TOKEN)  # type: ignore[call-arg]
+        mastodon.fail(503, times=2)
+        sources = build_watched_sources(SourceContext(settings, team, CursorStore(sqlite_engine)))
+        runner = SourceRunner(sources, make_intake(sqlite_engine, team), backoff_base=0.1)
+        runner.start()
+        try:
+            wait_for(lambda: runner.health()["mastodon"].state == "failing")
+            health = wait_for(
+                lambda: (h := runner.health()["mastodon"]).state == "ok" and h, seconds=20
+            )
+            assert health.error is None and health.ingested == 0
+        finally:
+            runner.stop()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,6 +65,8 @@ LOOKBACK = timedelta(minutes=15)
 
 class BlueskyWatcher:
     name = SOURCE
+    # Set by the runner: called after each poll that reached the network.
+    on_reachable: Callable[[], None] | None = None
 
     def __init__(
         self,
@@ -109,6 +111,8 @@ class BlueskyWatcher:
                     return
             if mark > saved:  # read but not ingested: move past it all the same
                 self.cursors.save(Checkpoint(SOURCE, did, mark.cursor(self._since)))
+            if self.on_reachable is not None:  # a clean poll: health shows a recovery
+                self.on_reachable()
             self._stop.wait(self.poll_seconds)
 
     def checkpoint(self, msg: InboundMessage) -> Checkpoint | None:

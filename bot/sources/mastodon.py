@@ -55,6 +55,8 @@ T = TypeVar("T")
 
 class MastodonSource:
     name = NAME
+    # Set by the runner: called after each poll that reached the network.
+    on_reachable: Callable[[], None] | None = None
 
     def __init__(
         self,
@@ -120,6 +122,8 @@ class MastodonSource:
                 yield msg
                 if self._stop.is_set():
                     return
+            if self.on_reachable is not None:  # a clean poll: health shows a recovery
+                self.on_reachable()
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
 
