@@ -6,6 +6,7 @@ the drafter is; slow work (drafting) runs as a bolt lazy listener after the ack.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -39,6 +40,8 @@ from storage.models import Customer
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+READ_ONLY_NOTE = "This conversation comes from a read-only source: reply on the site (see card)."
+ListenerFn = Callable[..., None]
 
 
 @dataclass
@@ -70,21 +73,45 @@ def register_conversation_listeners(app: App, ctx: ListenerContext) -> None:
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any], respond: Respond | None) -> None:
-        """The one place failures surface: a refusal we expected is said plainly; anything
-        else gets an error id that is also in the log, so support can find it."""
-        reply: dict[str, Any]
-        if isinstance(error, actions.ActionError):
-            reply = {"text": str(error)}
-        else:
-            error_id = uuid.uuid4().hex[:8]
-            log.error("listener failed (error %s)", error_id, exc_info=error)
-            reply = action_failed(error_id)
-        if respond is not None and body.get("response_url"):
-            respond(**reply, response_type="ephemeral", replace_original=False)
+        report_failure(error, body, respond)
+
+
+def report_failure(error: Exception, body: dict[str, Any] | None, respond: Respond | None) -> None:
+    """The one place failures surface: a refusal we expected is said plainly; anything
+    else gets an error id that is also in the log, so support can find it."""
+    reply: dict[str, Any]
+    if isinstance(error, actions.ActionError):
+        reply = {"text": str(error)}
+    else:
+        error_id = uuid.uuid4().hex[:8]
+        log.error("listener failed (error %s)", error_id, exc_info=error)
+        reply = action_failed(error_id)
+    if respond is not None and (body or {}).get("response_url"):
+        respond(**reply, response_type="ephemeral", replace_original=False)
+
+
+def guarded(listener: ListenerFn) -> ListenerFn:
+    """Report a listener's failure here and never let it reach bolt: bolt 1.30 answers a
+    listener that raises after ack() with 500 (process_before_response) or, racing its own
+    ack in the default threaded mode, with 404 after 3 s, and Slack shows the user an error
+    on top of ours. bolt reads the wrapped function's parameters (inspect.unwrap)."""
+
+    @functools.wraps(listener)
+    def run(**kwargs: Any) -> None:
+        try:
+            listener(**kwargs)
+        except Exception as error:
+            ack = kwargs.get("ack")
+            if ack is not None and ack.response is None:
+                ack()
+            report_failure(error, kwargs.get("body"), kwargs.get("respond"))
+
+    return run
 
 
 def _claims(app: App, ctx: ListenerContext) -> None:
     @app.action("conversation.claim")
+    @guarded
     def claim(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         cid, user = _id(body), _user(body)
@@ -100,7 +127,8 @@ def _claims(app: App, ctx: ListenerContext) -> None:
             )
 
     def reassigning(action: str, assignee_of: Callable[[dict[str, Any]], str | None]) -> Callable:
-        def listener(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        @guarded
+        def listener(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
             ack()
             cid = int(
                 _action(body).get("value")
@@ -121,6 +149,7 @@ def _claims(app: App, ctx: ListenerContext) -> None:
     )
 
     @app.action("conversation.tags")
+    @guarded
     def tags(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         action = _action(body)
@@ -138,10 +167,15 @@ def _drafting(app: App, ctx: ListenerContext) -> None:
     def ack_draft(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         cid, user = _id(body), _user(body)
+        with session_scope(ctx.engine) as session:
+            conv = actions.get_conversation(session, cid)
+            other = drafts.drafting_by_other(conv, user, utcnow())
+            read_only = conv.source in READ_ONLY_SOURCES
+        if read_only:  # the card has no Draft button; a stale or forged click gets this
+            respond(text=READ_ONLY_NOTE, response_type="ephemeral", replace_original=False)
+            return
         if _action(body)["action_id"] == "conversation.draft_anyway":
             return
-        with session_scope(ctx.engine) as session:
-            other = drafts.drafting_by_other(actions.get_conversation(session, cid), user, utcnow())
         if other:
             respond(
                 **drafting_collision(cid, other, "draft"),
@@ -151,11 +185,14 @@ def _drafting(app: App, ctx: ListenerContext) -> None:
 
     def produce_draft(body: dict[str, Any], client: WebClient) -> None:
         cid, user = _id(body), _user(body)
-        if _action(body)["action_id"] == "conversation.draft":
-            with session_scope(ctx.engine) as session:
-                conv = actions.get_conversation(session, cid)
-                if drafts.drafting_by_other(conv, user, utcnow()):
-                    return  # warned; "Draft anyway" comes back as its own action
+        with session_scope(ctx.engine) as session:
+            conv = actions.get_conversation(session, cid)
+            if conv.source in READ_ONLY_SOURCES:
+                return  # nowhere to send it: ack_draft said so
+            if _action(body)["action_id"] == "conversation.draft" and drafts.drafting_by_other(
+                conv, user, utcnow()
+            ):
+                return  # warned; "Draft anyway" comes back as its own action
         with session_scope(ctx.engine, write=True) as session:
             draft = drafts.create_draft(session, cid, user, ctx.drafter, utcnow())
             draft_id = draft.id or 0
@@ -163,7 +200,7 @@ def _drafting(app: App, ctx: ListenerContext) -> None:
         refresh_card(client, ctx.engine, ctx.team, cid)
 
     for action_id in ("conversation.draft", "conversation.draft_anyway"):
-        app.action(action_id)(ack=ack_draft, lazy=[produce_draft])
+        app.action(action_id)(ack=guarded(ack_draft), lazy=[produce_draft])
 
 
 def _draft_changes(app: App, ctx: ListenerContext) -> None:
@@ -184,7 +221,8 @@ def _draft_changes(app: App, ctx: ListenerContext) -> None:
     app.action("draft.regenerate")(ack=ack_only, lazy=[regenerate])
 
     @app.action("draft.discard")
-    def discard(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    @guarded
+    def discard(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         with session_scope(ctx.engine, write=True) as session:
             draft = drafts.discard_draft(session, _id(body), _user(body), utcnow())
@@ -193,7 +231,8 @@ def _draft_changes(app: App, ctx: ListenerContext) -> None:
         refresh_card(client, ctx.engine, ctx.team, cid)
 
     @app.action("draft.edit")
-    def edit(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    @guarded
+    def edit(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         with session_scope(ctx.engine, write=True) as session:
             draft = drafts.get_draft(session, _id(body))
@@ -209,6 +248,7 @@ def _draft_changes(app: App, ctx: ListenerContext) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.view("draft.edit_submit")
+    @guarded
     def edit_submit(
         ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
     ) -> None:
@@ -254,11 +294,12 @@ def _sending(app: App, ctx: ListenerContext) -> None:
         refresh_draft(client, ctx.engine, ctx.team, draft_id)
         refresh_card(client, ctx.engine, ctx.team, cid)
 
-    app.action("draft.send")(send)
-    app.action("draft.send_anyway")(send)
+    app.action("draft.send")(guarded(send))
+    app.action("draft.send_anyway")(guarded(send))
 
     @app.action("delivery.retry")
-    def retry(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    @guarded
+    def retry(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         with session_scope(ctx.engine, write=True) as session:
             queued = drafts.retry_delivery(session, _id(body), _user(body), utcnow())
@@ -269,7 +310,8 @@ def _sending(app: App, ctx: ListenerContext) -> None:
 
 def _outcomes(app: App, ctx: ListenerContext) -> None:
     @app.action("conversation.outcome")
-    def open_outcome(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    @guarded
+    def open_outcome(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
         ack()
         with session_scope(ctx.engine) as session:
             conv = actions.get_conversation(session, _id(body))
@@ -282,6 +324,7 @@ def _outcomes(app: App, ctx: ListenerContext) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.view("outcome.submit")
+    @guarded
     def submit(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient) -> None:
         form, errors = parse_outcome_submission(view["state"]["values"])
         if errors or form is None:

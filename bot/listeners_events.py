@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from bot.blocks.ephemeral import already_claimed
@@ -49,15 +50,20 @@ def register_event_listeners(app: App, ctx: ListenerContext) -> None:
         cid = conversation_at(ctx, event["channel"], thread_ts)
         if cid is None:
             return
-        with session_scope(ctx.engine, write=True) as session:
-            actions.add_note(
-                session,
-                cid,
-                event["user"],
-                event.get("text") or "",
-                f"{event['channel']}:{ts}",
-                utcnow(),
-            )
+        try:
+            with session_scope(ctx.engine, write=True) as session:
+                actions.add_note(
+                    session,
+                    cid,
+                    event["user"],
+                    event.get("text") or "",
+                    f"{event['channel']}:{ts}",
+                    utcnow(),
+                )
+        except IntegrityError:
+            # Slack re-delivered the event while the first delivery was being stored (bolt
+            # does not drop retries); the unique key kept one note, and that one won.
+            log.info("re-delivered Slack message %s:%s already stored", event["channel"], ts)
 
     @app.event("reaction_added")
     def reaction(event: dict[str, Any], client: WebClient) -> None:

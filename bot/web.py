@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from werkzeug.exceptions import HTTPException
 
 from bot.metrics import Metrics, make_metrics
 from storage.db import DatabaseError, check_connection
+
+log = logging.getLogger(__name__)
 
 
 def create_web_app(
@@ -45,8 +48,16 @@ def create_web_app(
         slack_handler = SlackRequestHandler(slack_app)
 
         @web.post("/slack/events")
-        def slack_events() -> Response:
-            return slack_handler.handle(request)
+        def slack_events() -> Response | tuple[Response, int]:
+            try:
+                return slack_handler.handle(request)
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                # bolt parses the body before any listener runs and raises on a `payload=`
+                # that is not JSON or whose `user`/`team` is not an object: that is the
+                # sender's mistake (a 400), not our outage (a 500). Listener errors never
+                # get here: bolt hands them to the app's error handler.
+                log.warning("malformed Slack request refused: %s", type(exc).__name__)
+                return jsonify(error="malformed Slack request"), 400
 
     for blueprint in blueprints:
         web.register_blueprint(blueprint)

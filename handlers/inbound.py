@@ -23,6 +23,15 @@ Email = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000 (SQLite can): refuse it at the door on every
+        # backend, so a message is never accepted on one and a 500 on the other.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("contains a NUL character (U+0000)")
+        return value
+
 
 class Author(Strict):
     external_id: ExternalId

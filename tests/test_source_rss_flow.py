@@ -107,15 +107,17 @@ def test_entry_becomes_a_read_only_card_and_a_reply_joins_its_thread(
         assert any("fixed now" in (m.get("text") or "") + json.dumps(m.get("blocks", []))
                    for m in thread[1:])  # fmt: skip
 
-        # No click sends anything: a forged Draft click (the card has no button) still
-        # leaves Send refused, and nothing reaches the delivery queue.
+        # No click sends anything: a forged Draft click (the card has no button) is told
+        # the source is read-only and drafts nothing; nothing reaches the delivery queue.
         channel = card["channel"]
         pipe.slack.block_action("conversation.claim", str(cid), user_id="U1",
                                 channel_id=channel, message_ts=card["ts"])  # fmt: skip
-        pipe.slack.block_action("conversation.draft", str(cid), user_id="U1",
-                                channel_id=channel, message_ts=card["ts"])  # fmt: skip
-        draft_id = wait_for(lambda: _draft_id(engine, cid))
-        pipe.slack.block_action("draft.send", str(draft_id), user_id="U1", channel_id=channel)
+        for action in ("conversation.draft", "conversation.draft_anyway"):
+            pipe.slack.block_action(action, str(cid), user_id="U1",
+                                    channel_id=channel, message_ts=card["ts"])  # fmt: skip
+        wait_for(lambda: sum("read-only" in json.dumps(e) for e in pipe.fake.ephemerals) == 2)
+        time.sleep(0.3)  # the lazy draft step has had its chance
+        assert _draft_id(engine, cid) is None
         assert count(engine, OutboxItem, OutboxItem.kind.not_in(_slack_kinds())) == 0
         pipe.drain_replies()
         assert count(engine, Message, Message.direction == Direction.OUT) == 0

@@ -1,0 +1,1 @@
+"""Fault-and-load suite: crashes, failing networks, fuzzed input, security (issue 9)."""
