@@ -6,9 +6,11 @@ same wall-clock span on each of the 7 calendar days before in `start`'s time zon
 aware datetimes in the manager's zone. Figures come with the daily average of those 7 days
 (total / 7); response-time percentiles with the percentile of the 7 days pooled.
 
-All counting is SQL (GROUP BY, conditional sums, one window function): two passes over
-conversations, one over replies and outcomes, bounded by `created_at` ranges; Python only
-folds the grouped rows.
+All counting is SQL (GROUP BY, conditional sums, one window function), bounded by
+`created_at` ranges; Python only folds the grouped rows. Only the daily series reaches back 14
+days, and it reads the (created_at, status) index alone; everything else reads the 8 days it
+compares (SQLite has no hash aggregation: every grouped row is sorted, so fewer rows is what
+makes it fast).
 - new conversation: created in the day and posted; suppressed ones (spam, rules with
   `post = false`: stored, never posted) are the separate noise count, spam a part of it;
 - first response: created_at → first_response_at of the day's posted conversations that have
@@ -29,7 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, extract, func, literal, or_
+from sqlalchemy import and_, case, extract, func, literal, or_, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
@@ -160,6 +162,7 @@ def build_digest(
     edges = day_edges(start, end)
     sla_minutes = team.sla.first_response_minutes
     rows = _conversation_rows(session, edges, sla_minutes * 60_000)
+    series = _series(session, edges)
     posted = [r for r in rows if not r["noise"]]
     noise = [r for r in rows if r["noise"]]
     answered, late = _figure(posted, "answered"), _figure(posted, "late")
@@ -189,10 +192,7 @@ def build_digest(
         sentiment=tuple(c for c in _breakdown(posted, "sentiment") if c.key in SENTIMENTS),
         influencers=influencers,
         agents=_agents(replies, logged),
-        series=tuple(
-            DayCount(edges[k].date(), sum(r["n"] for r in posted if r["bucket"] == k))
-            for k in range(SERIES_DAYS)
-        ),
+        series=tuple(DayCount(edges[k].date(), series[k]) for k in range(SERIES_DAYS)),
     )
 
 
@@ -244,16 +244,18 @@ def _elapsed_ms(session: Session, later: Any, earlier: Any) -> Any:
 
 
 def _conversation_rows(session: Session, edges: list[datetime], sla_ms: int) -> Rows:
-    """One pass over 14 days of conversations, grouped by day, network, intent, sentiment
-    and noise, with the first-response counts alongside."""
+    """One pass over the 8 compared days of conversations, grouped by today-or-before,
+    network, intent, sentiment and noise, with the first-response counts alongside. The
+    days before carry bucket FIRST_COMPARED: the figures need only their total."""
     created, answered_at = Conversation.created_at, col(Conversation.first_response_at)
     resolved_at = col(Conversation.resolved_at)
     # Per day: created early enough for the SLA to run out before that day ended.
-    cutoffs = [e.astimezone(UTC) - timedelta(milliseconds=sla_ms) for e in edges[1:]]
+    days = range(FIRST_COMPARED, SERIES_DAYS)
+    cutoffs = {k: edges[k + 1].astimezone(UTC) - timedelta(milliseconds=sla_ms) for k in days}
     late = and_(answered_at.is_not(None), _elapsed_ms(session, answered_at, created) > sla_ms)
     unanswered = and_(
         answered_at.is_(None),
-        or_(*[and_(created >= edges[k], created < cut) for k, cut in enumerate(cutoffs)]),
+        or_(*[and_(created >= edges[k], created < cutoffs[k]) for k in days]),
         or_(resolved_at.is_(None), _elapsed_ms(session, resolved_at, created) > sla_ms),
     )
     flags = {
@@ -264,13 +266,13 @@ def _conversation_rows(session: Session, edges: list[datetime], sla_ms: int) -> 
     }
     rows = (
         select(
-            _bucket(created, edges).label("bucket"),
+            case((created >= edges[TODAY], TODAY), else_=FIRST_COMPARED).label("bucket"),
             col(Conversation.source).label("source"),
             func.coalesce(Conversation.intent, "unclassified").label("intent"),
             func.coalesce(Conversation.sentiment, "unknown").label("sentiment"),
             *[case((cond, 1), else_=0).label(name) for name, cond in flags.items()],
         )
-        .where(_in_range(created, edges))
+        .where(_in_range(created, edges, FIRST_COMPARED))
         .subquery()
     )
     keys = [rows.c.bucket, rows.c.source, rows.c.intent, rows.c.sentiment, rows.c.noise]
@@ -280,6 +282,23 @@ def _conversation_rows(session: Session, edges: list[datetime], sla_ms: int) -> 
         {**row._asdict(), "bucket": int(row.bucket), "noise": bool(row.noise)}
         for row in session.execute(query)
     ]
+
+
+def _series(session: Session, edges: list[datetime]) -> list[int]:
+    """Posted conversations per day bucket: one range count per day, each read from the
+    (created_at, status) index alone (no per-row bucketing, no sort)."""
+    created = Conversation.created_at
+    posted = Conversation.status != ConversationStatus.SUPPRESSED
+    per_day = [
+        select(literal(k).label("bucket"), func.count().label("n"))
+        .select_from(Conversation)
+        .where(created >= edges[k], created < edges[k + 1], posted)
+        for k in range(SERIES_DAYS)
+    ]
+    counts = dict.fromkeys(range(SERIES_DAYS), 0)
+    for bucket, n in session.execute(union_all(*per_day)):
+        counts[int(bucket)] = int(n)
+    return [counts[k] for k in range(SERIES_DAYS)]
 
 
 def _percentiles(
@@ -393,49 +412,32 @@ def _outcomes(
 def _replies(
     session: Session, edges: list[datetime], threshold: int
 ) -> tuple[dict[tuple[bool, str], int], Figure]:
-    """One pass over 8 days of outbound replies: replies per agent, and per day the
+    """Replies per agent over the 8 days (read from the index alone), and per day the
     conversations with an influencer that we replied in."""
-    inbound = aliased(Message)
-    # A scalar subquery with LIMIT 1, not EXISTS: PostgreSQL would hash EXISTS over every
-    # inbound message; this stays one index probe per reply, on both backends.
-    influencer = (
-        select(literal(1))
-        .select_from(inbound)
-        .join(Identity, col(Identity.id) == inbound.author_identity_id)
-        .where(
-            inbound.conversation_id == Message.conversation_id,
-            inbound.direction == Direction.IN,
-            col(Identity.followers) >= threshold,
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
-    engaged = (
-        case((influencer.is_not(None), Message.conversation_id), else_=None)
-        if threshold > 0  # routing treats 0 as "no influencers"
-        else literal(None)
-    )
-    rows = (
-        select(
-            _bucket(Message.created_at, edges, FIRST_COMPARED).label("bucket"),
-            col(Message.author_slack_id).label("author"),
-            engaged.label("engaged"),
-        )
-        .where(
-            Message.direction == Direction.OUT,
-            _in_range(Message.created_at, edges, FIRST_COMPARED),
-        )
-        .subquery()
-    )
-    keys = [rows.c.bucket, rows.c.author, rows.c.engaged]
+    created = Message.created_at
+    outbound = [Message.direction == Direction.OUT, _in_range(created, edges, FIRST_COMPARED)]
+    today = case((created >= edges[TODAY], 1), else_=0)
     per_agent: dict[tuple[bool, str], int] = defaultdict(int)
-    engaged_days: set[tuple[int, int]] = set()
-    for bucket, author, conversation, n in session.exec(
-        select(*keys, func.count()).group_by(*keys)
+    for is_today, author, n in session.exec(
+        select(today, Message.author_slack_id, func.count())
+        .where(*outbound, col(Message.author_slack_id).is_not(None))
+        .group_by(today, Message.author_slack_id)
     ).all():
-        if author is not None:
-            per_agent[(int(bucket) == TODAY, author)] += n
-        if conversation is not None:
-            engaged_days.add((int(bucket), conversation))
-    today = sum(1 for bucket, _ in engaged_days if bucket == TODAY)
-    return dict(per_agent), Figure(today, (len(engaged_days) - today) / COMPARE_DAYS)
+        per_agent[(bool(is_today), str(author))] += n
+    if threshold <= 0:  # routing treats 0 as "no influencers"
+        return dict(per_agent), Figure(0, 0.0)
+    # The few conversations an influencer wrote in, found from the identity side (followers
+    # and author indexes), not probed once per reply.
+    # Nested INs, not a join: SQLite would otherwise scan every message for the join.
+    inbound = aliased(Message)
+    influencers = select(Identity.id).where(col(Identity.followers) >= threshold)
+    influenced = select(inbound.conversation_id).where(
+        inbound.direction == Direction.IN, col(inbound.author_identity_id).in_(influencers)
+    )
+    engaged = session.exec(
+        select(_bucket(created, edges, FIRST_COMPARED), Message.conversation_id)
+        .where(*outbound, col(Message.conversation_id).in_(influenced))
+        .distinct()
+    ).all()
+    today_count = sum(1 for bucket, _ in engaged if int(bucket) == TODAY)
+    return dict(per_agent), Figure(today_count, (len(engaged) - today_count) / COMPARE_DAYS)

@@ -14,9 +14,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func, union_all
 from sqlmodel import Session, col, select
 
 from handlers.customers import merge_customers
@@ -128,21 +129,31 @@ def like_pattern(text: str) -> str:
 
 def _handle_hits(session: Session, query: str) -> list[int]:
     bare = query.lstrip("@").lower()
+    # lower(handle) is what ix_identity_handle_lower indexes: the same expression, or a scan.
     wanted = func.lower(Identity.handle).in_([bare, f"@{bare}"])
     return list(session.exec(select(Identity.customer_id).where(wanted)).all())
+
+
+def _contains(session: Session, column: Any, pattern: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match. SQLite's LIKE already ignores ASCII case, exactly
+    as lower() LIKE lower() would (both fold ASCII only), and can read the name from a
+    covering index without calling lower() on every row; PostgreSQL folds with ILIKE."""
+    if session.get_bind().dialect.name == "sqlite":
+        return col(column).like(pattern, escape="\\")
+    return col(column).ilike(pattern, escape="\\")
 
 
 def _name_hits(session: Session, query: str) -> list[int]:
     pattern = like_pattern(query)
     by_name = session.exec(
         select(Customer.id)
-        .where(col(Customer.name).ilike(pattern, escape="\\"))
+        .where(_contains(session, Customer.name, pattern))
         .order_by(col(Customer.updated_at).desc())
         .limit(CANDIDATES)
     ).all()
     by_display = session.exec(
         select(Identity.customer_id)
-        .where(col(Identity.display_name).ilike(pattern, escape="\\"))
+        .where(_contains(session, Identity.display_name, pattern))
         .order_by(col(Identity.updated_at).desc())
         .limit(CANDIDATES)
     ).all()
@@ -181,19 +192,40 @@ def _candidates(session: Session, query: str) -> list[int]:
 
 def survivor(session: Session, customer_id: int) -> Customer | None:
     """The record a merged-away customer now lives in (itself when not merged)."""
-    customer = session.get(Customer, customer_id)
-    for _ in range(20):  # merges never form a cycle; the bound only guards bad data
-        if customer is None or customer.merged_into_id is None:
-            return customer
-        customer = session.get(Customer, customer.merged_into_id)
-    return None
+    return _survivors(session, [customer_id]).get(customer_id)
+
+
+def _survivors(session: Session, candidates: list[int]) -> dict[int, Customer | None]:
+    """Each candidate's surviving record, loading records one merge hop at a time for all
+    candidates together (a query per hop, not per candidate). Merges never form a cycle;
+    the bound of 20 hops only guards bad data (None past it, as for a missing record)."""
+    loaded: dict[int, Customer] = {}
+    found: dict[int, Customer | None] = dict.fromkeys(candidates)
+    current = {candidate: candidate for candidate in candidates}  # candidate -> id reached
+    for _ in range(20):
+        missing = set(current.values()) - loaded.keys()
+        if missing:
+            rows = session.exec(select(Customer).where(col(Customer.id).in_(missing))).all()
+            loaded.update({c.id: c for c in rows if c.id is not None})
+        for candidate, reached in list(current.items()):
+            customer = loaded.get(reached)
+            if customer is None or customer.merged_into_id is None:
+                found[candidate] = customer
+                del current[candidate]
+            else:
+                current[candidate] = customer.merged_into_id
+        if not current:
+            break
+    return found
 
 
 def resolve_customers(session: Session, query: str) -> list[int]:
     """Distinct live (not erased) customers the query names, best match first."""
+    candidates = _candidates(session, query.strip())
+    survivors = _survivors(session, candidates) if candidates else {}
     ids: list[int] = []
-    for candidate in _candidates(session, query.strip()):
-        customer = survivor(session, candidate)
+    for candidate in candidates:
+        customer = survivors[candidate]
         if customer and customer.id and customer.erased_at is None and customer.id not in ids:
             ids.append(customer.id)
     return ids
@@ -254,51 +286,79 @@ def customer_names(session: Session, customer_ids: set[int]) -> dict[int, str | 
     return names
 
 
+def _first_per_conversation(
+    session: Session, value: Any, conversation: Any, order: tuple[Any, ...], *where: Any
+) -> dict[int, Any]:
+    """`value` of the first row per conversation in `order`, for many conversations in one
+    query (a window function, not one query per conversation)."""
+    rank = func.row_number().over(partition_by=conversation, order_by=order)
+    ranked = select(conversation.label("cid"), value.label("value"), rank.label("rank"))
+    ranked_rows = ranked.where(*where).subquery()
+    rows = session.execute(
+        select(ranked_rows.c.cid, ranked_rows.c.value).where(ranked_rows.c.rank == 1)
+    )
+    return {cid: found for cid, found in rows.all()}
+
+
 def _items(session: Session, convs: list[Conversation]) -> list[ConversationItem]:
-    names = customer_names(session, {c.customer_id for c in convs}) if convs else {}
-    items = []
-    for conv in convs:
-        first = session.exec(
-            select(Message.text)
-            .where(Message.conversation_id == conv.id, Message.direction == Direction.IN)
-            .order_by(col(Message.created_at), col(Message.id))
-            .limit(1)
-        ).first()
-        outcome = session.exec(
-            select(Outcome.kind)
-            .where(Outcome.conversation_id == conv.id)
-            .order_by(col(Outcome.created_at).desc(), col(Outcome.id).desc())
-            .limit(1)
-        ).first()
-        items.append(
-            ConversationItem(
-                id=conv.id or 0,
-                source=conv.source,
-                status=str(conv.status),
-                priority=conv.priority,
-                intent=conv.intent,
-                created_at=conv.created_at,
-                slack_channel=conv.slack_channel,
-                slack_ts=conv.slack_ts,
-                assignee=conv.assignee_slack_id,
-                customer_name=names.get(conv.customer_id),
-                snippet=(first or "")[:SNIPPET_CHARS],
-                outcome=str(outcome) if outcome else None,
-            )
+    if not convs:
+        return []
+    names = customer_names(session, {c.customer_id for c in convs})
+    ids = [c.id for c in convs if c.id is not None]
+    firsts = _first_per_conversation(
+        session,
+        col(Message.text),
+        col(Message.conversation_id),
+        (col(Message.created_at), col(Message.id)),
+        col(Message.conversation_id).in_(ids),
+        Message.direction == Direction.IN,
+    )
+    outcomes = _first_per_conversation(
+        session,
+        col(Outcome.kind),
+        col(Outcome.conversation_id),
+        (col(Outcome.created_at).desc(), col(Outcome.id).desc()),
+        col(Outcome.conversation_id).in_(ids),
+    )
+    return [
+        ConversationItem(
+            id=conv.id or 0,
+            source=conv.source,
+            status=str(conv.status),
+            priority=conv.priority,
+            intent=conv.intent,
+            created_at=conv.created_at,
+            slack_channel=conv.slack_channel,
+            slack_ts=conv.slack_ts,
+            assignee=conv.assignee_slack_id,
+            customer_name=names.get(conv.customer_id),
+            snippet=firsts.get(conv.id or 0, "")[:SNIPPET_CHARS],
+            outcome=str(outcomes[conv.id]) if conv.id in outcomes else None,
         )
-    return items
+        for conv in convs
+    ]
 
 
 def _worked_by(session: Session, customer_id: int) -> tuple[str, ...]:
+    """Assignees, repliers and who logged outcomes, in one round trip."""
     of_customer = Conversation.customer_id == customer_id
-    assignees = session.exec(select(Conversation.assignee_slack_id).where(of_customer)).all()
-    repliers = session.exec(
-        select(Message.author_slack_id)
+    everyone = union_all(
+        select(col(Conversation.assignee_slack_id).label("who")).where(of_customer),
+        select(col(Message.author_slack_id).label("who"))
         .join(Conversation, col(Conversation.id) == Message.conversation_id)
-        .where(of_customer, Message.direction == Direction.OUT)
-    ).all()
-    staff = session.exec(select(Outcome.staff_slack_id).where(Outcome.customer_id == customer_id))
-    return tuple(sorted({s for s in (*assignees, *repliers, *staff.all()) if s}))
+        .where(of_customer, Message.direction == Direction.OUT),
+        select(col(Outcome.staff_slack_id).label("who")).where(Outcome.customer_id == customer_id),
+    )
+    return tuple(sorted({who for (who,) in session.execute(everyone).all() if who}))
+
+
+def _counts(session: Session, customer_id: int) -> tuple[int, int]:
+    """Conversations, and records merged into this one, in one round trip."""
+    conversations = select(func.count()).where(Conversation.customer_id == customer_id)
+    merged = select(func.count()).where(Customer.merged_into_id == customer_id)
+    row = session.execute(select(conversations.scalar_subquery(), merged.scalar_subquery()))
+    total, merged_records = row.one()
+    return int(total), int(merged_records)
 
 
 def customer_card(session: Session, customer_id: int) -> CustomerCard:
@@ -327,6 +387,7 @@ def customer_card(session: Session, customer_id: int) -> CustomerCard:
     emails = session.exec(
         select(CustomerEmail.email).where(CustomerEmail.customer_id == customer_id)
     )
+    conversation_count, merged_records = _counts(session, customer_id)
     return CustomerCard(
         id=customer_id,
         name=customer.name,
@@ -338,16 +399,14 @@ def customer_card(session: Session, customer_id: int) -> CustomerCard:
         identities=tuple(_identities(session, customer_id)),
         tags=tuple(sorted(tags)),
         conversations=tuple(_items(session, list(convs))),
-        conversation_count=session.exec(select(func.count()).where(of_customer)).one(),
+        conversation_count=conversation_count,
         outcomes=tuple(
             OutcomeView(str(o.kind), o.value, o.currency, o.staff_slack_id, o.created_at)
             for o in outcomes[:RECENT_OUTCOMES]
         ),
         outcome_counts=tuple(sorted(Counter(str(o.kind) for o in outcomes).items())),
         worked_by=_worked_by(session, customer_id),
-        merged_records=session.exec(
-            select(func.count()).where(Customer.merged_into_id == customer_id)
-        ).one(),
+        merged_records=merged_records,
     )
 
 

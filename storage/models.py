@@ -11,8 +11,8 @@ from decimal import Decimal
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Index, Numeric, String, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, Index, Numeric, String, Text, UniqueConstraint, func
+from sqlmodel import Field, SQLModel, col
 
 from storage.types import UTCDateTime, utcnow
 
@@ -82,6 +82,12 @@ def _created() -> Any:
 
 
 class Customer(SQLModel, table=True):
+    __table_args__ = (
+        # Merged-away records by survivor: the card's "merged records" count.
+        Index("ix_customer_merged_into_id", "merged_into_id"),
+        # Name lookups, newest first: read from the index alone, stopping at enough matches.
+        Index("ix_customer_updated_name", "updated_at", "name"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     name: str | None = Field(default=None, sa_type=String(300))
     lifecycle_stage: LifecycleStage = Field(default=LifecycleStage.LEAD, sa_type=String(20))
@@ -107,7 +113,13 @@ class CustomerEmail(SQLModel, table=True):
 
 
 class Identity(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_identity_source_ext"),)
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_identity_source_ext"),
+        Index("ix_identity_profile_url", "profile_url"),  # /crm lookup <profile URL>
+        Index("ix_identity_followers", "followers"),  # the digest's influencers
+        # Display-name lookups, newest first, from the index alone (as for customer names).
+        Index("ix_identity_updated_display_name", "updated_at", "display_name", "customer_id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     source: str = Field(sa_type=String(40))
@@ -120,12 +132,18 @@ class Identity(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
+# `/crm lookup @handle` matches case-insensitively; the index is on the same expression.
+Index("ix_identity_handle_lower", func.lower(col(Identity.handle)))
+
+
 class Conversation(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("source", "external_thread_id", name="uq_conversation_source_thread"),
         # The open queue: unclaimed, highest priority, oldest first.
         Index("ix_conversation_queue", "status", "assignee_slack_id", "priority", "created_at"),
-        Index("ix_conversation_created", "created_at"),  # digests and stats by period
+        # Digests and stats by period; with status, the digest's daily counts read only this.
+        Index("ix_conversation_created_status", "created_at", "status"),
+        Index("ix_conversation_url", "url"),  # /crm lookup <post URL>
     )
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(sa_type=String(40))
@@ -165,9 +183,11 @@ class Message(SQLModel, table=True):
         # A burst joined into another conversation keeps its own thread id; later replies
         # in that thread find the conversation through this index.
         Index("ix_message_source_thread", "source", "external_thread_id"),
-        # Replies per period. Not (direction, created_at): SQLite would then prefer it over the
-        # conversation index for per-conversation probes (the digest's influencer check).
-        Index("ix_message_created", "created_at"),
+        # Replies per period and per agent, read from the index alone. Not led by direction:
+        # SQLite would then prefer it over the conversation index for per-conversation probes.
+        Index("ix_message_created_direction", "created_at", "direction", "author_slack_id"),
+        # The digest's influencer check and erasure find a person's messages through it.
+        Index("ix_message_author_identity", "author_identity_id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     conversation_id: int = Field(foreign_key="conversation.id")
