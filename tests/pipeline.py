@@ -3,6 +3,7 @@ and Slack endpoints, a real outbox drainer, FakeSlack behind the real WebClient.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -28,10 +29,11 @@ from handlers.classify_offline import OfflineClassifier
 from handlers.drafting import Drafter, TemplateDrafter
 from handlers.inbound import Author, InboundMessage
 from storage.db import session_scope
-from storage.models import OutboxItem, OutboxStatus
+from storage.models import Draft, OutboxItem, OutboxStatus
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.webhook_sender import WebhookSender
+from tests.polling import wait_for
 
 WEBHOOK_SECRET = "whsec-test-4f1c"
 SIGNING_SECRET = "signing-secret-test"
@@ -189,6 +191,43 @@ class Pipeline:
         let `stop()` do it) before the test ends."""
         self.runner = SourceRunner(self.sources, self.intake, backoff_base=backoff_base).start()
         return self.runner
+
+    def request_draft(
+        self, cid: int, channel: str, card_ts: str, user: str = "U1"
+    ) -> tuple[int, dict[str, Any]]:
+        """Click "Draft" on a card and wait for the draft's post in the card's thread;
+        returns (the draft's id, that post)."""
+        self.slack.block_action(
+            "conversation.draft", str(cid), user_id=user, channel_id=channel, message_ts=card_ts
+        )
+        post = wait_for(
+            lambda: next(
+                (
+                    m
+                    for m in self.fake.thread(channel, card_ts)[1:]
+                    if "draft.send" in json.dumps(m.get("blocks", []))
+                ),
+                None,
+            )
+        )
+        with session_scope(self.engine) as session:
+            draft = session.exec(select(Draft).where(Draft.conversation_id == cid)).one()
+        return draft.id or 0, post
+
+    def send_draft(
+        self, cid: int, channel: str, card_ts: str, user: str = "U1"
+    ) -> tuple[int, dict[str, Any]]:
+        """A staff reply from Slack: claim, draft, click Send and deliver the reply;
+        returns (the draft's id, its post in the card's thread)."""
+        self.slack.block_action(
+            "conversation.claim", str(cid), user_id=user, channel_id=channel, message_ts=card_ts
+        )
+        draft_id, post = self.request_draft(cid, channel, card_ts, user)
+        self.slack.block_action(
+            "draft.send", str(draft_id), user_id=user, channel_id=channel, message_ts=post["ts"]
+        )
+        self.drain_replies()
+        return draft_id, post
 
     def cards(self, channel: str) -> list[dict[str, Any]]:
         return self.fake.messages(self.channel_ids[channel])

@@ -40,7 +40,7 @@ from storage.types import utcnow
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_validation import check_message_content
 from tests.pipeline import Pipeline, team_config
-from tests.test_conversation_flow import wait_for
+from tests.polling import wait_for
 
 ADMIN = "UADMIN1"
 

@@ -19,7 +19,8 @@ from storage.models import AuditEvent, Conversation, Draft, DraftStatus, Tag
 from tests.fakes.callback import FakeCallback
 from tests.fakes.slack import FakeSlack
 from tests.pipeline import Pipeline, team_config
-from tests.test_conversation_flow import blocks_text, wait_for
+from tests.polling import wait_for
+from tests.test_conversation_flow import blocks_text
 
 
 @pytest.fixture

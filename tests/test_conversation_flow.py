@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +27,7 @@ from storage.models import (
 from tests.fakes.callback import FakeCallback
 from tests.fakes.slack_view_state import plain_text, static_select
 from tests.pipeline import Pipeline
+from tests.polling import wait_for
 
 COMPLAINT = "Dobrý den, po aktualizaci se aplikace nespustí a ztratil jsem data. Pomozte prosím."
 
@@ -36,16 +36,6 @@ COMPLAINT = "Dobrý den, po aktualizaci se aplikace nespustí a ztratil jsem dat
 def callback() -> Iterator[FakeCallback]:
     with FakeCallback() as server:
         yield server
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 10) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition never held")
 
 
 def blocks_text(message: dict[str, Any]) -> str:
@@ -87,19 +77,7 @@ def test_full_loop_from_webhook_to_outcome(pipeline: Pipeline, callback: FakeCal
     assert "vip" in blocks_text(pipe.fake.message(channel, card["ts"]))
 
     # Draft: acked at once, produced after, posted in the thread in the customer's language.
-    slack.block_action(
-        "conversation.draft", str(cid), user_id="U1", channel_id=channel, message_ts=card["ts"]
-    )
-    draft_post = wait_for(
-        lambda: next(
-            (
-                m
-                for m in pipe.fake.thread(channel, card["ts"])[1:]
-                if "draft.send" in blocks_text(m)
-            ),
-            None,
-        )
-    )
+    _, draft_post = pipe.request_draft(cid, channel, card["ts"])
     with session_scope(pipe.engine) as session:
         draft = session.exec(select(Draft)).one()
     assert draft.language == "cs"

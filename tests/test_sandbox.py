@@ -8,10 +8,9 @@ import json
 import re
 import socket
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from bot.sandbox.render import blocks_html, view_html
 from bot.sandbox.runner import RunningSandbox, reset_database, start_sandbox
 from storage.db import session_scope
 from storage.models import Conversation, Outcome
+from tests.polling import wait_for
 
 
 @pytest.fixture
@@ -62,16 +62,6 @@ def state(sb: RunningSandbox, channel: str | None = None) -> dict[str, Any]:
     status, body = call(sb, "/sandbox/api/state" + (f"?channel={channel}" if channel else ""))
     assert status == 200
     return body
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 10) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition never held")
 
 
 def post_customer(sb: RunningSandbox, text: str, **fields: Any) -> dict[str, Any]:

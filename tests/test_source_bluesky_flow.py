@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,12 @@ from bot.sources.registry import SourceContext
 from bot.sources.runner import SourceRunner
 from bot.wiring import make_intake
 from storage.db import session_scope
-from storage.models import Conversation, Direction, Draft, Message
+from storage.models import Conversation
 from tests.conftest import free_port
 from tests.fakes.bluesky import BRAND_HANDLE, BRAND_PASSWORD, FakeBluesky
 from tests.fakes.slack import FakeSlack
 from tests.pipeline import Pipeline, team_config
+from tests.polling import stored_in, wait_for
 
 COMPLAINT = "@brand.test Po aktualizaci se aplikace nespustí a ztratil jsem data. Pomozte!"
 LIST = "app.bsky.notification.listNotifications"
@@ -39,16 +40,6 @@ def fake() -> Iterator[FakeBluesky]:
         server.add_user("jiri.test", name="Jiří", followers=25_000)
         server.add_user("bo.test", name="Bo")
         yield server
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 10) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition never held")
 
 
 def build(fake_url: str, engine: Engine, password: str | None = BRAND_PASSWORD) -> BlueskyWatcher:
@@ -65,43 +56,8 @@ def started(pipe: Pipeline, fake: FakeBluesky) -> None:
     wait_for(lambda: len(fake.calls(LIST)) > calls)  # first read done: later posts are new
 
 
-def stored_in(engine: Engine) -> int:
-    with session_scope(engine) as session:
-        return session.exec(
-            select(func.count())
-            .select_from(Message)
-            .where(Message.source == "bluesky", Message.direction == Direction.IN)
-        ).one()
-
-
 def slack_copies(pipe: Pipeline, text: str) -> int:
     return sum(text in json.dumps(p, ensure_ascii=False) for p in pipe.fake.all_posts())
-
-
-def send_draft_from_slack(pipe: Pipeline, channel: str, card_ts: str, cid: int) -> None:
-    slack = pipe.slack
-    slack.block_action(
-        "conversation.claim", str(cid), user_id="U1", channel_id=channel, message_ts=card_ts
-    )
-    slack.block_action(
-        "conversation.draft", str(cid), user_id="U1", channel_id=channel, message_ts=card_ts
-    )
-    draft_post = wait_for(
-        lambda: next(
-            (
-                m
-                for m in pipe.fake.thread(channel, card_ts)[1:]
-                if "draft.send" in json.dumps(m.get("blocks", []))
-            ),
-            None,
-        )
-    )
-    with session_scope(pipe.engine) as session:
-        draft = session.exec(select(Draft).where(Draft.conversation_id == cid)).one()
-    slack.block_action(
-        "draft.send", str(draft.id), user_id="U1", channel_id=channel, message_ts=draft_post["ts"]
-    )
-    pipe.drain_replies()
 
 
 def test_mention_card_follow_up_reply_and_restart_backfill(
@@ -112,7 +68,7 @@ def test_mention_card_follow_up_reply_and_restart_backfill(
     try:
         started(pipe, fake)
         first, first_cid = fake.post("jiri.test", COMPLAINT, langs=["cs"])
-        wait_for(lambda: stored_in(engine) == 1)
+        wait_for(lambda: stored_in(engine, "bluesky") == 1)
         pipe.drain()
         [card] = [p for p in pipe.cards("support") if "ztratil jsem data" in json.dumps(p)]
         channel, card_ts = pipe.channel_ids["support"], card["ts"]
@@ -123,7 +79,7 @@ def test_mention_card_follow_up_reply_and_restart_backfill(
         follow, follow_cid = fake.post(
             "jiri.test", "@brand.test Pořád to nejde.", reply_to=first, langs=["cs"]
         )
-        wait_for(lambda: stored_in(engine) == 2)
+        wait_for(lambda: stored_in(engine, "bluesky") == 2)
         pipe.drain()
         thread = pipe.fake.thread(channel, card_ts)
         assert any("Pořád to nejde." in json.dumps(m, ensure_ascii=False) for m in thread[1:])
@@ -132,7 +88,7 @@ def test_mention_card_follow_up_reply_and_restart_backfill(
             cid = conv.id or 0
 
         # Staff drafts and sends from Slack: it answers the latest post, under the root.
-        send_draft_from_slack(pipe, channel, card_ts, cid)
+        pipe.send_draft(cid, channel, card_ts)
         [reply] = fake.brand_posts()
         value = reply["value"]
         assert (value["reply"]["root"]["uri"], value["reply"]["root"]["cid"]) == (first, first_cid)
@@ -154,12 +110,12 @@ def test_mention_card_follow_up_reply_and_restart_backfill(
         for _ in range(2):  # two restarts: each a new adapter over the same database
             pipe.sources = [build(fake.url, engine)]
             pipe.start_sources()
-            wait_for(lambda: stored_in(engine) == 4)
+            wait_for(lambda: stored_in(engine, "bluesky") == 4)
             time.sleep(0.3)  # a second read would happen within this time
             pipe.runner.stop()
             pipe.drain()
 
-        assert stored_in(engine) == 4
+        assert stored_in(engine, "bluesky") == 4
         with session_scope(engine) as session:
             assert session.exec(select(func.count()).select_from(Conversation)).one() == 2
         assert slack_copies(pipe, "an old mention") == 0  # not even after restarts
@@ -265,7 +221,7 @@ def test_reading_recovers_after_server_errors_without_losing_posts(
         started(pipe, fake)
         fake.fail(503, times=2, nsid=LIST)
         fake.post("bo.test", "@brand.test hello after the outage")
-        wait_for(lambda: stored_in(sqlite_engine) == 1)
+        wait_for(lambda: stored_in(sqlite_engine, "bluesky") == 1)
         assert pipe.runner is not None and pipe.runner.health()["bluesky"].state == "ok"
     finally:
         pipe.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from bot.sources.discord import DiscordAdapter
 from handlers.inbound import InboundMessage
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord import BOT_TOKEN, FakeDiscord
+from tests.polling import wait_for
 
 HELP = p.HELP_CHANNEL_ID
 
@@ -69,16 +70,6 @@ class Watcher:
     def stop(self) -> None:
         self.adapter.close()
         self._thread.join(5)
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 10) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition never held")
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ from bot.config import LoadedConfig, Settings
 from bot.config_schema import TeamConfig
 from bot.doctor import Status, check_sources
 from storage.db import session_scope
-from storage.models import Conversation, Direction, Message
+from storage.models import Conversation
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord import BOT_TOKEN, FakeDiscord
 from tests.fakes.slack import FakeSlack
 from tests.pipeline import Pipeline
-from tests.test_source_discord import make_adapter, wait_for
-from tests.test_source_mastodon_flow import send_draft_from_slack
+from tests.polling import stored_in, wait_for
+from tests.test_source_discord import make_adapter
 
 HELP = p.HELP_CHANNEL_ID
 COMPLAINT = "The app crashes after the update and I lost my data! Please help."
@@ -34,15 +34,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDiscord]:
     with FakeDiscord() as server:
         server.patch(monkeypatch)
         yield server
-
-
-def stored_in(engine: Engine) -> int:
-    with session_scope(engine) as session:
-        return session.exec(
-            select(func.count())
-            .select_from(Message)
-            .where(Message.source == "discord", Message.direction == Direction.IN)
-        ).one()
 
 
 def card_copies(pipe: Pipeline, text: str) -> int:
@@ -61,7 +52,7 @@ def restart_twice(pipe: Pipeline, engine: Engine, expect_stored: int) -> None:
     for _ in range(2):
         pipe.sources = [make_adapter(engine)]
         runner = pipe.start_sources()
-        wait_for(lambda: stored_in(engine) == expect_stored)
+        wait_for(lambda: stored_in(engine, "discord") == expect_stored)
         time.sleep(0.5)  # a second read would happen within this time
         runner.stop()
         pipe.drain()
@@ -79,14 +70,14 @@ def test_message_card_follow_up_staff_reply_and_restart_backfill(
         staff = fake.customer("maria", roles=[p.STAFF_ROLE_ID])
         first = fake.post(HELP, ana, COMPLAINT)
         fake.post(HELP, staff, "Looking into it (typed in Discord, not a customer message)")
-        wait_for(lambda: stored_in(engine) == 1)
+        wait_for(lambda: stored_in(engine, "discord") == 1)
         pipe.drain()
         [card] = [c for c in pipe.cards("support") if COMPLAINT in json.dumps(c)]
         channel, card_ts = pipe.channel_ids["support"], card["ts"]
 
         # A Discord reply to the first message lands in the card's Slack thread.
         follow = fake.post(HELP, ana, "Any news? Still broken.", reference=first)
-        wait_for(lambda: stored_in(engine) == 2)
+        wait_for(lambda: stored_in(engine, "discord") == 2)
         pipe.drain()
         thread = pipe.fake.thread(channel, card_ts)
         assert any("Any news? Still broken." in json.dumps(m) for m in thread[1:])
@@ -95,7 +86,7 @@ def test_message_card_follow_up_staff_reply_and_restart_backfill(
             cid = conv.id or 0
 
         # Staff drafts and sends from Slack: a Discord reply to the latest message.
-        send_draft_from_slack(pipe, channel, card_ts, cid)
+        pipe.send_draft(cid, channel, card_ts)
         [reply] = fake.sent_by_bot(HELP)
         assert reply["message_reference"]["message_id"] == follow["id"]
         assert reply["content"]
@@ -109,7 +100,7 @@ def test_message_card_follow_up_staff_reply_and_restart_backfill(
         fake.post(HELP, fake.customer("bo"), question)
         restart_twice(pipe, engine, expect_stored=4)
 
-        assert stored_in(engine) == 4
+        assert stored_in(engine, "discord") == 4
         with session_scope(engine) as session:
             assert session.exec(select(func.count()).select_from(Conversation)).one() == 2
         for text in (COMPLAINT, "Any news? Still broken.", thanks, question):

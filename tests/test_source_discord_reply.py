@@ -22,7 +22,8 @@ from bot.sources.runner import SourceRunner
 from tests.fakes import discord_payloads as p
 from tests.fakes.discord import BOT_TOKEN, FakeDiscord
 from tests.pipeline import team_config
-from tests.test_source_discord import make_adapter, wait_for
+from tests.polling import wait_for
+from tests.test_source_discord import make_adapter
 
 HELP = p.HELP_CHANNEL_ID
 LONG_REPLY = (

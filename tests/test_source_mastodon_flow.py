@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +21,12 @@ from bot.doctor import Status, check_sources
 from bot.sources.runner import SourceRunner
 from bot.wiring import make_intake
 from storage.db import session_scope
-from storage.models import Conversation, Direction, Draft, Message
+from storage.models import Conversation
 from tests.conftest import free_port
 from tests.fakes.mastodon import TOKEN, FakeMastodon
 from tests.fakes.slack import FakeSlack
 from tests.pipeline import Pipeline, team_config
+from tests.polling import stored_in, wait_for
 from tests.test_source_mastodon import make_source, start
 
 COMPLAINT = "The app crashes after the update and I lost my data! Please help."
@@ -35,25 +36,6 @@ COMPLAINT = "The app crashes after the update and I lost my data! Please help."
 def fake() -> Iterator[FakeMastodon]:
     with FakeMastodon() as server:
         yield server
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 10) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition never held")
-
-
-def stored_in(engine: Engine) -> int:
-    with session_scope(engine) as session:
-        return session.exec(
-            select(func.count())
-            .select_from(Message)
-            .where(Message.source == "mastodon", Message.direction == Direction.IN)
-        ).one()
 
 
 def slack_copies(pipe: Pipeline, text: str) -> int:
@@ -66,32 +48,6 @@ def slack_copies(pipe: Pipeline, text: str) -> int:
     )
 
 
-def send_draft_from_slack(pipe: Pipeline, channel: str, card_ts: str, cid: int) -> None:
-    slack = pipe.slack
-    slack.block_action(
-        "conversation.claim", str(cid), user_id="U1", channel_id=channel, message_ts=card_ts
-    )
-    slack.block_action(
-        "conversation.draft", str(cid), user_id="U1", channel_id=channel, message_ts=card_ts
-    )
-    draft_post = wait_for(
-        lambda: next(
-            (
-                m
-                for m in pipe.fake.thread(channel, card_ts)[1:]
-                if "draft.send" in json.dumps(m.get("blocks", []))
-            ),
-            None,
-        )
-    )
-    with session_scope(pipe.engine) as session:
-        draft = session.exec(select(Draft).where(Draft.conversation_id == cid)).one()
-    slack.block_action(
-        "draft.send", str(draft.id), user_id="U1", channel_id=channel, message_ts=draft_post["ts"]
-    )
-    pipe.drain_replies()
-
-
 def test_mention_card_follow_up_reply_and_restart_backfill(
     engine: Engine, fake_slack: FakeSlack, fake: FakeMastodon
 ) -> None:
@@ -101,7 +57,7 @@ def test_mention_card_follow_up_reply_and_restart_backfill(
         pipe.start_sources()
         ana = fake.add_account("ana", domain="social.example", followers=20_000)
         first = fake.mention(ana, COMPLAINT, visibility="private")
-        wait_for(lambda: stored_in(engine) == 1)
+        wait_for(lambda: stored_in(engine, "mastodon") == 1)
         pipe.drain()
         [card] = [p for p in pipe.cards("support") if COMPLAINT in json.dumps(p)]
         channel, card_ts = pipe.channel_ids["support"], card["ts"]
@@ -111,7 +67,7 @@ def test_mention_card_follow_up_reply_and_restart_backfill(
         follow = fake.mention(
             ana, "Any news? Still broken.", in_reply_to=first["id"], visibility="private"
         )
-        wait_for(lambda: stored_in(engine) == 2)
+        wait_for(lambda: stored_in(engine, "mastodon") == 2)
         pipe.drain()
         thread = pipe.fake.thread(channel, card_ts)
         assert any("Any news? Still broken." in json.dumps(m) for m in thread[1:])
@@ -120,7 +76,7 @@ def test_mention_card_follow_up_reply_and_restart_backfill(
             cid = conv.id or 0
 
         # Staff drafts and sends from Slack: it answers the latest message, privately.
-        send_draft_from_slack(pipe, channel, card_ts, cid)
+        pipe.send_draft(cid, channel, card_ts)
         [reply] = fake.posted()
         assert reply["in_reply_to_id"] == follow["id"]
         assert reply["visibility"] == "private"
@@ -137,12 +93,12 @@ def test_mention_card_follow_up_reply_and_restart_backfill(
         for _ in range(2):  # two restarts: each a new adapter over the same database
             pipe.sources = [make_source(fake, engine)]
             pipe.start_sources()
-            wait_for(lambda: stored_in(engine) == 4)
+            wait_for(lambda: stored_in(engine, "mastodon") == 4)
             time.sleep(0.3)  # a second read would happen within this time
             pipe.runner.stop()
             pipe.drain()
 
-        assert stored_in(engine) == 4
+        assert stored_in(engine, "mastodon") == 4
         with session_scope(engine) as session:
             assert session.exec(select(func.count()).select_from(Conversation)).one() == 2
         for text in (COMPLAINT, "Any news? Still broken.", thanks, question):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import func, select
+from sqlmodel import select
 
 from bot.config_schema import RssSource
 from bot.sources.cursors import CursorStore
@@ -21,6 +21,7 @@ from storage.models import Conversation, Direction, Draft, Message, OutboxItem
 from tests.fakes.feeds import FakeFeeds
 from tests.fakes.slack import FakeSlack
 from tests.pipeline import Pipeline
+from tests.polling import count_rows, wait_for
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -36,21 +37,6 @@ def reader(engine: Engine, url: str) -> FeedReader:
         enabled=True, poll_minutes=0.003, timeout_seconds=2, feeds=[{"url": url, "name": "Shop"}]
     )
     return FeedReader(config, CursorStore(engine))
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 15) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition never held")
-
-
-def count(engine: Engine, model: Any, *where: Any) -> int:
-    with session_scope(engine) as session:
-        return session.exec(select(func.count()).select_from(model).where(*where)).one()
 
 
 def card_of(pipe: Pipeline, cid: int) -> dict[str, Any]:
@@ -83,7 +69,7 @@ def test_entry_becomes_a_read_only_card_and_a_reply_joins_its_thread(
     pipe = Pipeline(engine, fake_slack, sources=[source])
     try:
         pipe.start_sources()
-        wait_for(lambda: count(engine, Message) == 1)
+        wait_for(lambda: count_rows(engine, Message) == 1, seconds=15)
         pipe.drain()
         cid = conversation_for(engine, "tag:shop,2026:r1")
         card = card_of(pipe, cid)
@@ -100,7 +86,7 @@ def test_entry_becomes_a_read_only_card_and_a_reply_joins_its_thread(
             summary="Sorry Marta, fixed now.", link="https://shop.example/reviews/1#c2",
             published=NOW - timedelta(minutes=1), in_reply_to="tag:shop,2026:r1",
         )  # fmt: skip
-        wait_for(lambda: count(engine, Message) == 2)
+        wait_for(lambda: count_rows(engine, Message) == 2, seconds=15)
         pipe.drain()
         assert conversation_for(engine, "tag:shop,2026:r2") == cid
         thread = pipe.fake.thread(card["channel"], card["ts"])
@@ -115,12 +101,14 @@ def test_entry_becomes_a_read_only_card_and_a_reply_joins_its_thread(
         for action in ("conversation.draft", "conversation.draft_anyway"):
             pipe.slack.block_action(action, str(cid), user_id="U1",
                                     channel_id=channel, message_ts=card["ts"])  # fmt: skip
-        wait_for(lambda: sum("read-only" in json.dumps(e) for e in pipe.fake.ephemerals) == 2)
+        wait_for(
+            lambda: sum("read-only" in json.dumps(e) for e in pipe.fake.ephemerals) == 2, seconds=15
+        )
         time.sleep(0.3)  # the lazy draft step has had its chance
         assert _draft_id(engine, cid) is None
-        assert count(engine, OutboxItem, OutboxItem.kind.not_in(_slack_kinds())) == 0
+        assert count_rows(engine, OutboxItem, OutboxItem.kind.not_in(_slack_kinds())) == 0
         pipe.drain_replies()
-        assert count(engine, Message, Message.direction == Direction.OUT) == 0
+        assert count_rows(engine, Message, Message.direction == Direction.OUT) == 0
     finally:
         pipe.stop()
 
@@ -146,7 +134,7 @@ def test_a_restart_backfills_what_was_published_meanwhile_exactly_once(
     pipe = Pipeline(engine, fake_slack, sources=[reader(engine, url)])
     try:
         pipe.start_sources()
-        wait_for(lambda: count(engine, Message) == 1)
+        wait_for(lambda: count_rows(engine, Message) == 1, seconds=15)
         assert pipe.runner is not None
         pipe.runner.stop()
 
@@ -156,15 +144,17 @@ def test_a_restart_backfills_what_was_published_meanwhile_exactly_once(
                            published=NOW - timedelta(minutes=minutes))  # fmt: skip
         pipe.sources = [reader(engine, url)]  # a new process builds a new adapter
         pipe.start_sources()
-        wait_for(lambda: count(engine, Message) == 3)
+        wait_for(lambda: count_rows(engine, Message) == 3, seconds=15)
         time.sleep(0.3)  # a few more polls: nothing is read twice
         pipe.drain()
-        assert count(engine, Message) == 3
-        assert count(engine, Conversation) == 3  # strangers are not grouped into one
+        assert count_rows(engine, Message) == 3
+        assert count_rows(engine, Conversation) == 3  # strangers are not grouped into one
         cards = [p for p in pipe.fake.all_posts() if not p.get("thread_ts")]
         assert len(cards) == 3
         runner = pipe.runner
-        health = wait_for(lambda: runner.health()["rss"].ingested >= 2 and runner.health()["rss"])
+        health = wait_for(
+            lambda: runner.health()["rss"].ingested >= 2 and runner.health()["rss"], seconds=15
+        )
         assert (health.state, health.ingested) == ("ok", 2)
     finally:
         pipe.stop()

@@ -8,12 +8,10 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import func, select
 
 from bot.config import LoadedConfig, Settings
 from bot.config_schema import TeamConfig
@@ -24,10 +22,10 @@ from bot.sources.registry import SourceContext, build_watched_sources
 from bot.sources.rss import FeedReader
 from bot.sources.runner import SourceHealth, SourceRunner
 from handlers.classify_offline import OfflineClassifier
-from storage.db import session_scope
 from storage.models import Message
 from tests.fakes.feeds import FakeFeeds
 from tests.pipeline import team_config
+from tests.polling import count_rows, wait_for
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -54,21 +52,6 @@ def start_runner(engine: Engine, team: TeamConfig) -> SourceRunner:
     assert [s.name for s in sources] == ["rss"]
     intake = Intake(engine, team, OfflineClassifier())
     return SourceRunner(sources, intake, backoff_base=0.05, max_backoff=5).start()
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 10) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition never held")
-
-
-def messages(engine: Engine) -> int:
-    with session_scope(engine) as session:
-        return session.exec(select(func.count()).select_from(Message)).one()
 
 
 def health(runner: SourceRunner) -> SourceHealth:
@@ -99,12 +82,12 @@ def test_every_feed_failing_shows_failing_with_the_fix_then_recovers_once(
             assert "every feed failed" in (failing.error or "")
             assert fix_words in (failing.fix or "")
             # It keeps trying; once the site answers again, both entries arrive once.
-            wait_for(lambda: messages(sqlite_engine) == 2)
+            wait_for(lambda: count_rows(sqlite_engine, Message) == 2)
             # (health counts a message just after intake stored it)
             recovered = wait_for(lambda: health(runner).ingested == 2 and health(runner))
             assert recovered.state == "ok" and recovered.error is None
             time.sleep(0.3)  # more polls (304s): nothing twice
-            assert messages(sqlite_engine) == 2
+            assert count_rows(sqlite_engine, Message) == 2
         finally:
             runner.stop()
     logged = [r.getMessage() for r in caplog.records if r.name == "bot.sources.runner"]
@@ -117,8 +100,8 @@ def test_every_feed_failing_shows_failing_with_the_fix_then_recovers_once(
 def test_recovery_without_new_entries_shows_ok_through_the_reachable_hook(
     sqlite_engine: Engine, site: FakeFeeds
 ) -> None:
-    """Health turns "ok" on a yielded message; a recovered feed with nothing new yields none.
-    `on_reachable` is the hook a runner can wire to `mark_connected` (see the report)."""
+    """Health turns "ok" on a yielded message; a recovered feed with nothing new yields none,
+    so the runner wires the source's `on_reachable` hook to `mark_connected`."""
     url = site.add_feed("/a.atom")
     site.fail(503, times=2)
     runner = start_runner(sqlite_engine, team_with_feeds([url]))
@@ -126,10 +109,8 @@ def test_recovery_without_new_entries_shows_ok_through_the_reachable_hook(
         (source,) = runner.sources
         assert isinstance(source, FeedReader)
         wait_for(lambda: health(runner).state == "failing")
-        wait_for(lambda: len(site.requests_to("/a.atom")) >= 4)  # recovered, nothing new
-        assert health(runner).state == "failing"  # what the runner alone shows today
-        source.on_reachable = partial(runner.mark_connected, "rss")
-        wait_for(lambda: health(runner).state == "ok")
+        assert source.on_reachable is not None  # wired by the runner
+        wait_for(lambda: health(runner).state == "ok")  # recovered, nothing new
         assert health(runner).ingested == 0
     finally:
         runner.stop()
@@ -143,7 +124,7 @@ def test_the_runner_waits_out_retry_after(sqlite_engine: Engine, site: FakeFeeds
     try:
         failing = wait_for(lambda: health(runner).state == "failing" and health(runner))
         assert failing.error and "HTTP 429" in failing.error
-        wait_for(lambda: messages(sqlite_engine) == 1)
+        wait_for(lambda: count_rows(sqlite_engine, Message) == 1)
     finally:
         runner.stop()
     first_try, second_try = site.requests_to("/a.atom")[:2]

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import func, select
 
 from bot.config import LoadedConfig, Settings
 from bot.config_schema import TeamConfig
@@ -22,12 +20,11 @@ from bot.sources.cursors import CursorStore
 from bot.sources.registry import SourceContext, build_watched_sources
 from bot.sources.runner import SourceRunner
 from bot.wiring import make_intake
-from storage.db import session_scope
-from storage.models import Message
 from tests.conftest import free_port
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.feeds import FakeFeeds
 from tests.fakes.mastodon import FakeMastodon
+from tests.polling import stored_in, wait_for
 
 WRONG = "definitely-not-the-token-7f3a"
 
@@ -37,16 +34,6 @@ def discord_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeDiscord]:
     with FakeDiscord() as fake:
         fake.patch(monkeypatch)
         yield fake
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 20) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition never held")
 
 
 def setup(
@@ -86,13 +73,6 @@ def setup(
     return settings, team
 
 
-def rss_messages(engine: Engine) -> int:
-    with session_scope(engine) as session:
-        return session.exec(
-            select(func.count()).select_from(Message).where(Message.source == "rss")
-        ).one()
-
-
 def test_three_broken_sources_never_stop_the_healthy_one(
     sqlite_engine: Engine,
     discord_fake: FakeDiscord,
@@ -114,12 +94,12 @@ def test_three_broken_sources_never_stop_the_healthy_one(
                     published=now - timedelta(minutes=i),
                     link=f"https://shop.example/reviews/{i}", author=f"Reviewer {i}",
                 )
-            wait_for(lambda: rss_messages(sqlite_engine) == 3)
+            wait_for(lambda: stored_in(sqlite_engine, "rss") == 3, seconds=20)
             health = wait_for(
                 lambda: (h := runner.health())
                 and all(h[n].state == "failing" for n in ("discord", "mastodon", "bluesky"))
                 and h
-            )
+            , seconds=20)
             assert health["rss"].state == "ok"
             for name, needle in (
                 ("discord", "DISCORD_BOT_TOKEN"),
@@ -132,7 +112,7 @@ def test_three_broken_sources_never_stop_the_healthy_one(
                 "/reviews.atom", "tag:shop,2026:late", "Still broken", summary="Any news?",
                 published=datetime.now(UTC), link="https://shop.example/reviews/late",
             )
-            wait_for(lambda: rss_messages(sqlite_engine) == 4)
+            wait_for(lambda: stored_in(sqlite_engine, "rss") == 4, seconds=20)
         finally:
             started = time.monotonic()
             runner.stop(timeout=10)
@@ -186,7 +166,7 @@ def test_a_recovered_source_shows_ok_again_without_any_new_message(sqlite_engine
         runner = SourceRunner(sources, make_intake(sqlite_engine, team), backoff_base=0.1)
         runner.start()
         try:
-            wait_for(lambda: runner.health()["mastodon"].state == "failing")
+            wait_for(lambda: runner.health()["mastodon"].state == "failing", seconds=20)
             health = wait_for(
                 lambda: (h := runner.health()["mastodon"]).state == "ok" and h, seconds=20
             )

@@ -14,15 +14,20 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Self
 from xml.sax.saxutils import escape, quoteattr
+
+from tests.fakes.local_server import (
+    FakeHandler,
+    Fault,
+    FaultQueue,
+    LocalHTTPServer,
+    retry_after_header,
+)
 
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 RSS_TYPE = "application/rss+xml; charset=utf-8"
@@ -57,17 +62,6 @@ class FeedRequest:
     headers: dict[str, str]  # lower-cased names
     status: int | None  # None: the connection was dropped
     at: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class _Fault:
-    kind: Literal["fail", "hang", "drop", "garbage"]
-    remaining: int
-    path: str | None
-    status: int = 500
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    seconds: float = 0.0
 
 
 def _iso(when: datetime) -> str:
@@ -137,52 +131,17 @@ def _rss(feed: _Feed, self_url: str) -> bytes:
     return "\n".join(parts).encode("utf-8")
 
 
-class FakeFeeds:
+class FakeFeeds(LocalHTTPServer[FeedRequest]):
     """A site serving feeds; use as a context manager."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._feeds: dict[str, _Feed] = {}
-        self._faults: deque[_Fault] = deque()
-        self._requests: list[FeedRequest] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="FakeFeeds",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        self._faults: FaultQueue[Fault] = FaultQueue()
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "FakeFeeds is not running"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -225,55 +184,32 @@ class FakeFeeds:
         retry_after: float | str | None = None,
         path: str | None = None,
     ) -> Self:
-        headers = {}
-        if retry_after is not None:
-            headers["Retry-After"] = (
-                retry_after if isinstance(retry_after, str) else format(retry_after, "g")
-            )
         body = f"<html><body>error {status}</body></html>".encode()
-        return self._add(_Fault("fail", times, path, status, headers, body))
+        headers = retry_after_header(retry_after)
+        return self._add(Fault("fail", times, path, status, body, "text/html", headers))
 
     def hang(self, seconds: float, *, times: int = 1, path: str | None = None) -> Self:
-        return self._add(_Fault("hang", times, path, seconds=seconds))
+        return self._add(Fault("hang", times, path, seconds=seconds))
 
     def drop(self, *, times: int = 1, path: str | None = None) -> Self:
-        return self._add(_Fault("drop", times, path))
+        return self._add(Fault("drop", times, path))
 
     def garbage(
         self, body: bytes = b"\x00\xff\xfe not xml", *, times: int = 1, path: str | None = None
     ) -> Self:
-        return self._add(_Fault("garbage", times, path, 200, body=body))
+        return self._add(Fault("garbage", times, path, 200, body, RSS_TYPE))
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    @property
-    def requests(self) -> list[FeedRequest]:
-        with self._lock:
-            return list(self._requests)
+        self._faults.clear()
 
     def requests_to(self, path: str) -> list[FeedRequest]:
         return [r for r in self.requests if r.path == path]
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _add(self, fault: _Fault) -> Self:
-        if fault.remaining < 1:
-            raise ValueError("times must be >= 1")
-        with self._lock:
-            self._faults.append(fault)
+    def _add(self, fault: Fault) -> Self:
+        self._faults.add(fault)
         return self
-
-    def _next_fault(self, path: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.path in (None, path):
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
 
     def _document(self, path: str) -> tuple[bytes, str, datetime] | None:
         with self._lock:
@@ -285,10 +221,6 @@ class FakeFeeds:
             if feed.kind == "atom":
                 return _atom(feed, self.url(path)), ATOM_TYPE, feed.changed
             return _rss(feed, self.url(path)), RSS_TYPE, feed.changed
-
-    def _record(self, request: FeedRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
 
 
 def _not_modified(headers: dict[str, str], etag: str, changed: datetime) -> bool:
@@ -303,35 +235,14 @@ def _not_modified(headers: dict[str, str], etag: str, changed: datetime) -> bool
     return False
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeFeeds
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that time out close their socket mid-answer; expected
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        fake = self.server.fake
-        path = self.path.split("?", 1)[0]
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        fault = fake._next_fault(path)
-        if fault is not None and fault.kind in ("hang", "drop"):
-            fake._record(FeedRequest(path, headers, None))
-            if fault.kind == "hang":
-                fake._stopping.wait(fault.seconds)
-            self.close_connection = True
-            return
+class _Handler(FakeHandler[FakeFeeds]):
+    def serve(self) -> None:
+        fake, path, headers = self.fake, self.route, self.lower_headers()
+        fault = fake._faults.take(path)
         if fault is not None:
-            ctype = "text/html" if fault.kind == "fail" else RSS_TYPE
-            self._answer(path, headers, fault.status, fault.body, ctype, fault.headers)
+            dropped = fault.kind in ("hang", "drop")  # the connection closes without a status
+            fake._record(FeedRequest(path, headers, None if dropped else fault.status))
+            self.answer_fault(fault)
             return
         document = fake._document(path)
         if document is None:
@@ -354,13 +265,8 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str | None,
         extra: dict[str, str],
     ) -> None:
-        self.server.fake._record(FeedRequest(path, headers, status))
-        self.send_response(status)
-        if content_type:
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if body:
-            self.wfile.write(body)
+        self.fake._record(FeedRequest(path, headers, status))
+        self.send_bytes(status, body, content_type, extra)
+
+
+FakeFeeds.handler_class = _Handler

@@ -21,16 +21,16 @@ notification, exactly as a server would. Our replies arrive through ``POST /api/
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import threading
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Self
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.local_server import FakeHandler, Fault, FaultQueue, LocalHTTPServer
+from tests.fakes.mastodon_state import FakeMastodonState
 
 TOKEN = "mastodon-test-token-7Qx2"
 DOMAIN = "brand.example"
@@ -50,68 +50,27 @@ class MastodonRequest:
 
 
 @dataclass
-class _Fault:
-    kind: Literal["fail", "hang", "drop", "malformed"]
-    remaining: int
-    path_prefix: str | None
-    status: int = 500
-    body: dict[str, Any] = field(default_factory=dict)
-    reset_in: float | None = None
-    seconds: float = 0.0
-    handle: bool = False
-    after: int = 0  # let this many matching requests through first
+class _Fault(Fault):
+    reset_in: float | None = None  # a 429's X-RateLimit-Reset, counted from the answer
 
 
-class FakeMastodon:
+class FakeMastodon(LocalHTTPServer[MastodonRequest]):
     """An HTTP server on a free local port; use as a context manager."""
 
     def __init__(self, *, token: str = TOKEN, domain: str = DOMAIN) -> None:
+        super().__init__()
         self.token = token
         self.domain = domain
         self.state = FakeMastodonState(domain)
         self.brand = self.state.brand
-        self.requests: list[MastodonRequest] = []
-        self._faults: deque[_Fault] = deque()
-        self._lock = threading.Lock()
+        self._faults: FaultQueue[_Fault] = FaultQueue(by_prefix=True)
         self._changed = threading.Condition(self._lock)  # a notification was added
         self._stream_generation = 0  # cut_streams() bumps it: open streams end
         self.streams_opened = 0
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeMastodon is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.origin
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -158,8 +117,10 @@ class FakeMastodon:
         error: str | None = None,
         after: int = 0,
     ) -> Self:
-        body = {"error": error or ("Too many requests" if status == 429 else f"Error {status}")}
-        return self._add(_Fault("fail", times, path, status, body, reset_in, after=after))
+        error = error or ("Too many requests" if status == 429 else f"Error {status}")
+        body = json.dumps({"error": error}).encode()
+        fault = _Fault("fail", times, path, status, body, skip=after, reset_in=reset_in)
+        return self._add(fault)
 
     def hang(
         self,
@@ -171,14 +132,14 @@ class FakeMastodon:
         after: int = 0,
     ) -> Self:
         """Hold the answer, then drop the connection; `handle` does the work first."""
-        fault = _Fault("hang", times, path, seconds=seconds, handle=handle, after=after)
+        fault = _Fault("hang", times, path, seconds=seconds, handle_first=handle, skip=after)
         return self._add(fault)
 
     def drop(self, *, times: int = 1, path: str | None = None) -> Self:
         return self._add(_Fault("drop", times, path))
 
     def malformed(self, *, times: int = 1, path: str | None = None) -> Self:
-        return self._add(_Fault("malformed", times, path))
+        return self._add(_Fault("malformed", times, path, 200, b'{"id": "1", "broken'))
 
     def posted(self) -> list[dict[str, Any]]:
         """Statuses our bot posted (the brand's), oldest first."""
@@ -187,30 +148,13 @@ class FakeMastodon:
             return [s for s in self.state.statuses.values() if s["account"]["id"] == mine]
 
     def calls(self, method: str, path_prefix: str) -> list[MastodonRequest]:
-        with self._lock:
-            return [
-                r for r in self.requests if r.method == method and r.path.startswith(path_prefix)
-            ]
+        return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
 
     # -- internals -------------------------------------------------------------------------
 
     def _add(self, fault: _Fault) -> Self:
-        with self._lock:
-            self._faults.append(fault)
+        self._faults.add(fault)
         return self
-
-    def _take_fault(self, path: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.path_prefix is None or path.startswith(fault.path_prefix):
-                    if fault.after > 0:
-                        fault.after -= 1
-                        return None
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._faults.remove(fault)
-                    return fault
-            return None
 
     def _route(self, req: MastodonRequest) -> tuple[int, Any, dict[str, str]]:
         if req.path in ("/api/v1/instance", "/api/v2/instance"):
@@ -239,60 +183,29 @@ class FakeMastodon:
         return 404, {"error": "Record not found"}, {}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    fake: FakeMastodon
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that time out close their socket mid-answer; expected
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._serve()
-
-    def do_POST(self) -> None:
-        self._serve()
-
-    def _serve(self) -> None:
-        fake = self.server.fake
+class _Handler(FakeHandler[FakeMastodon]):
+    def serve(self) -> None:
+        fake = self.fake
         req = self._read()
-        with fake._lock:
-            fake.requests.append(req)
-        fault = fake._take_fault(req.path)
-        if fault is not None and fault.kind in ("hang", "drop"):
-            if fault.handle:
-                fake._route(req)
-            if fault.kind == "hang":
-                fake._stopping.wait(fault.seconds)
-            self.close_connection = True
-            return
-        if fault is not None and fault.kind == "malformed":
-            self._answer(200, b'{"id": "1", "broken', {})
-            return
-        if req.path == "/api/v1/streaming/user" and fault is None:
+        fake._record(req)
+        fault = fake._faults.take(req.path)
+        if fault is not None and fault.handle_first:
+            fake._route(req)
+        if fault is not None and fault.kind == "fail" and fault.status == 429:
+            reset = datetime.now(UTC) + timedelta(seconds=fault.reset_in or 60)
+            fault = replace(fault, headers=rate_headers(0, reset))
+        if fault is not None:
+            self.answer_fault(fault)
+        elif req.path == "/api/v1/streaming/user":
             if req.headers.get("authorization") != f"Bearer {fake.token}":
-                self._answer(401, b'{"error": "The access token is invalid"}', {})
+                self.send_bytes(401, b'{"error": "The access token is invalid"}')
                 return
             self._stream(fake)
-            return
-        if fault is not None:
-            headers = {}
-            if fault.status == 429:
-                reset = datetime.now(UTC) + timedelta(seconds=fault.reset_in or 60)
-                headers = rate_headers(0, reset)
-            self._answer(fault.status, json.dumps(fault.body).encode(), headers)
-            return
-        status, body, headers = fake._route(req)
-        remaining = max(0, 300 - len(fake.requests))
-        headers = {**rate_headers(remaining, datetime.now(UTC) + timedelta(minutes=5)), **headers}
-        self._answer(status, json.dumps(body, ensure_ascii=False).encode(), headers)
+        else:
+            status, body, headers = fake._route(req)
+            remaining = max(0, 300 - len(fake.requests))
+            reset = datetime.now(UTC) + timedelta(minutes=5)
+            self.send_json(status, body, {**rate_headers(remaining, reset), **headers})
 
     def _stream(self, fake: FakeMastodon) -> None:
         """Server-sent events: each new notification, a heartbeat when there is none."""
@@ -304,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         chunks = [b":)\n"]
         try:
-            while not fake._stopping.is_set():
+            while not fake.stopping:
                 self.wfile.write(b"".join(chunks) or b":thump\n")
                 self.wfile.flush()
                 with fake._changed:
@@ -328,14 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8")).items()}
         return MastodonRequest(self.command, path, parse_qs(parts.query), headers, body)
 
-    def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+
+FakeMastodon.handler_class = _Handler
 
 
 def rate_headers(remaining: int, reset: datetime) -> dict[str, str]:
@@ -344,206 +251,3 @@ def rate_headers(remaining: int, reset: datetime) -> dict[str, str]:
         "X-RateLimit-Remaining": str(remaining),
         "X-RateLimit-Reset": reset.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
-
-
-class FakeMastodonState:
-    """Accounts, statuses and the brand's notifications; callers hold the fake's lock."""
-
-    def __init__(self, domain: str) -> None:
-        self.domain = domain
-        self.accounts: dict[str, dict[str, Any]] = {}
-        self.statuses: dict[str, dict[str, Any]] = {}
-        self.notes: list[dict[str, Any]] = []  # the brand's notifications, oldest first
-        self.by_key: dict[str, str] = {}  # Idempotency-Key → status id
-        self.max_characters = 500
-        # Realistic ids: statuses are snowflakes (time in the high bits), notifications serial.
-        self._next_status = int(datetime.now(UTC).timestamp() * 1000) << 16
-        self._next_note = 40_000
-        self.brand = self.add_account("brand", None, 1200, "Brand Support")
-
-    def add_account(
-        self, username: str, domain: str | None, followers: int, name: str
-    ) -> dict[str, Any]:
-        host = domain or self.domain
-        account = {
-            "id": str(100_000 + len(self.accounts)),
-            "username": username,
-            "acct": username if domain is None else f"{username}@{domain}",
-            "display_name": name,
-            "url": f"https://{host}/@{username}",
-            "uri": f"https://{host}/users/{username}",
-            "followers_count": followers,
-            "following_count": 0,
-            "statuses_count": 0,
-            "note": "",
-            "bot": False,
-            "locked": False,
-            "created_at": "2024-01-01T00:00:00.000Z",
-            "avatar": f"https://{host}/avatars/{username}.png",
-            "emojis": [],
-            "fields": [],
-        }
-        self.accounts[account["id"]] = account
-        return account
-
-    def new_status(
-        self, author: dict[str, Any], content: str, in_reply_to: str | None, **extra: Any
-    ) -> dict[str, Any]:
-        self._next_status += 1
-        sid = str(self._next_status)
-        host = urlsplit(author["url"]).hostname
-        parent = self.statuses.get(in_reply_to) if in_reply_to else None
-        status = {
-            "id": sid,
-            "uri": f"https://{host}/users/{author['username']}/statuses/{sid}",
-            "url": f"https://{host}/@{author['username']}/{sid}",
-            "created_at": datetime.now(UTC).isoformat(timespec="milliseconds")[:23] + "Z",
-            "account": author,
-            "content": content,
-            "in_reply_to_id": in_reply_to,
-            "in_reply_to_account_id": parent["account"]["id"] if parent else None,
-            "sensitive": False,
-            "media_attachments": [],
-            "tags": [],
-            "emojis": [],
-            "reblog": None,
-            **extra,
-        }
-        self.statuses[sid] = status
-        return status
-
-    def post_customer_status(
-        self,
-        author: dict[str, Any],
-        text: str,
-        in_reply_to: str | None,
-        visibility: str,
-        language: str | None,
-        also_mention: tuple[dict[str, Any], ...],
-        notify: bool,
-        spoiler_text: str,
-    ) -> dict[str, Any]:
-        mentioned = ([self.brand] if notify else []) + list(also_mention)
-        links = " ".join(mention_html(a) for a in mentioned)
-        body = plain_to_html(text)
-        content = body.replace("<p>", f"<p>{links} ", 1) if links else body
-        status = self.new_status(
-            author,
-            content,
-            in_reply_to,
-            visibility=visibility,
-            language=language,
-            spoiler_text=spoiler_text,
-            mentions=[mention_json(a) for a in mentioned],
-        )
-        if notify:
-            self.add_notification("mention", author, status)
-        return status
-
-    def add_notification(
-        self, kind: str, author: dict[str, Any], status: dict[str, Any] | None
-    ) -> None:
-        self._next_note += 1
-        self.notes.append(
-            {
-                "id": str(self._next_note),
-                "type": kind,
-                "created_at": datetime.now(UTC).isoformat(timespec="milliseconds")[:23] + "Z",
-                "account": author,
-                "status": status,
-            }
-        )
-
-    def notifications(
-        self, query: dict[str, list[str]], base: str
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        """Mastodon's paging: newest first; min_id gives the page just above it."""
-        types = query.get("types[]") or query.get("types")
-        items = [n for n in self.notes if not types or n["type"] in types]
-        for name, keep in (("max_id", lambda i, b: i < b), ("since_id", lambda i, b: i > b)):
-            if name in query:
-                bound = int(query[name][0])
-                items = [n for n in items if keep(int(n["id"]), bound)]
-        limit = min(int((query.get("limit") or ["40"])[0]), 80)
-        if "min_id" in query:
-            bound = int(query["min_id"][0])
-            items = [n for n in items if int(n["id"]) > bound][:limit]
-        else:
-            items = items[-limit:]
-        page = list(reversed(items))
-        if not page:
-            return page, None
-        url = f"{base}/api/v1/notifications"
-        newest, oldest = page[0]["id"], page[-1]["id"]
-        link = f'<{url}?max_id={oldest}>; rel="next", <{url}?min_id={newest}>; rel="prev"'
-        return page, link
-
-    def post_brand_status(
-        self, body: dict[str, Any], key: str | None
-    ) -> tuple[int, Any, dict[str, str]]:
-        if key is not None and key in self.by_key:
-            return 200, self.statuses[self.by_key[key]], {}
-        text = str(body.get("status") or "")
-        if not text.strip():
-            return 422, {"error": "Validation failed: Text can't be blank"}, {}
-        if len(text) > self.max_characters:
-            error = f"Validation failed: Text character limit of {self.max_characters} exceeded"
-            return 422, {"error": error}, {}
-        parent = body.get("in_reply_to_id")
-        if parent is not None and str(parent) not in self.statuses:
-            return 404, {"error": "Record not found"}, {}
-        mentioned = [a for a in self.accounts.values() if f"@{full_acct(a, self.domain)}" in text]
-        status = self.new_status(
-            self.brand,
-            plain_to_html(text),
-            str(parent) if parent is not None else None,
-            visibility=body.get("visibility") or "public",
-            language=body.get("language"),
-            spoiler_text=body.get("spoiler_text") or "",
-            mentions=[mention_json(a) for a in mentioned],
-            text=text,
-        )
-        if key is not None:
-            self.by_key[key] = status["id"]
-        return 200, status, {}
-
-    def context(self, status: dict[str, Any]) -> dict[str, Any]:
-        ancestors = []
-        parent = status.get("in_reply_to_id")
-        while parent is not None and parent in self.statuses:
-            ancestors.insert(0, self.statuses[parent])
-            parent = self.statuses[parent].get("in_reply_to_id")
-        descendants = [s for s in self.statuses.values() if s.get("in_reply_to_id") == status["id"]]
-        return {"ancestors": ancestors, "descendants": descendants}
-
-    def instance(self, v2: bool) -> dict[str, Any]:
-        limits = {"statuses": {"max_characters": self.max_characters}}
-        common = {"title": "Fake Mastodon", "version": "4.3.2", "configuration": limits}
-        if v2:
-            return {**common, "domain": self.domain, "api_versions": {"mastodon": 2}}
-        return {**common, "uri": self.domain}
-
-
-def full_acct(account: dict[str, Any], local_domain: str) -> str:
-    acct = str(account["acct"])
-    return acct if "@" in acct else f"{acct}@{local_domain}"
-
-
-def mention_json(account: dict[str, Any]) -> dict[str, Any]:
-    return {k: account[k] for k in ("id", "username", "acct", "url")}
-
-
-def mention_html(account: dict[str, Any]) -> str:
-    name = html.escape(account["username"])
-    return (
-        f'<span class="h-card" translate="no"><a href="{account["url"]}" '
-        f'class="u-url mention">@<span>{name}</span></a></span>'
-    )
-
-
-def plain_to_html(text: str) -> str:
-    paragraphs = [p for p in text.split("\n\n") if p]
-    return "".join(
-        "<p>" + "<br />".join(html.escape(line, quote=False) for line in p.split("\n")) + "</p>"
-        for p in paragraphs
-    )

@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, Self
+from dataclasses import dataclass
+from typing import Any, Self
+
+from tests.fakes.local_server import (
+    FakeHandler,
+    Fault,
+    FaultQueue,
+    LocalHTTPServer,
+    retry_after_header,
+)
 
 Reply = str | dict[str, Any] | Callable[[dict[str, Any]], str | dict[str, Any]]
 
@@ -52,99 +58,50 @@ class RecordedRequest:
 
 
 @dataclass
-class _Fault:
-    kind: Literal["fail", "hang", "malformed", "malformed_content"]
-    remaining: int
-    status: int = 500
-    retry_after: float | None = None
-    seconds: float = 0.0
-    content: str = ""
-    body: bytes = b""
-    content_type: str = ""
+class _Fault(Fault):
+    content: str = ""  # malformed_content: the completion's (broken) content
 
 
-@dataclass
-class _State:
-    replies: deque[Reply] = field(default_factory=deque)
-    faults: deque[_Fault] = field(default_factory=deque)
-    requests: list[RecordedRequest] = field(default_factory=list)
-    latency: float = 0.0
-
-
-class FakeOpenAI:
+class FakeOpenAI(LocalHTTPServer[RecordedRequest]):
     """Scriptable OpenAI-compatible server on 127.0.0.1 (random free port)."""
 
     def __init__(self, api_key: str = "sk-test", *, default_reply: Reply = "OK") -> None:
+        super().__init__()
         self.api_key = api_key
         self.default_reply: Reply = default_reply
-        self._state = _State()
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()  # wakes hang()/latency() sleepers on stop()
+        self._replies: deque[Reply] = deque()
+        self._faults: FaultQueue[_Fault] = FaultQueue()
+        self._latency = 0.0
         self._ids = itertools.count(1)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # quick shutdown() keeps the suite fast
-            name=f"FakeOpenAI:{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not running; call start() first")
-        return int(self._server.server_address[1])
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.origin}/v1"
 
     # -- scripting -------------------------------------------------------------------------
 
     def script(self, *replies: Reply) -> Self:
         """Queue replies: str content, dict (JSON-encoded as content) or ``fn(body) -> str``."""
         with self._lock:
-            self._state.replies.extend(replies)
+            self._replies.extend(replies)
         return self
 
     def latency(self, seconds: float) -> Self:
         """Delay every answer (errors included) by ``seconds``."""
         with self._lock:
-            self._state.latency = seconds
+            self._latency = seconds
         return self
 
     def fail(self, status: int = 429, *, times: int = 1, retry_after: float | None = None) -> Self:
         """Answer the next ``times`` model calls with an OpenAI error of HTTP ``status``."""
-        return self._add(_Fault("fail", times, status=status, retry_after=retry_after))
+        generic = ("server_error" if status >= 500 else "invalid_request_error", None)
+        type_, code = _STATUS_ERRORS.get(status, generic)
+        reason = FakeHandler.responses.get(status, ("Error",))[0]
+        error = _error(f"FakeOpenAI injected {status} {reason}", type_, code)
+        body = json.dumps(error, ensure_ascii=False).encode("utf-8")
+        # openai parses retry-after as a float of seconds, so fractions keep tests fast.
+        headers = retry_after_header(retry_after)
+        return self._add(_Fault("fail", times, status=status, body=body, headers=headers))
 
     def hang(self, seconds: float, *, times: int = 1) -> Self:
         """Hold the next ``times`` model calls for ``seconds``, then drop the connection.
@@ -166,7 +123,8 @@ class FakeOpenAI:
 
         ``body=b"<html>...", content_type="text/html"`` mimics a proxy's error page.
         """
-        return self._add(_Fault("malformed", times, body=body, content_type=content_type))
+        fault = _Fault("malformed", times, status=200, body=body, content_type=content_type)
+        return self._add(fault)
 
     def malformed_json_content(self, *, times: int = 1, content: str = '{"truncated": ') -> Self:
         """A well-formed completion whose content is ``content`` (default: broken JSON).
@@ -176,56 +134,31 @@ class FakeOpenAI:
         return self._add(_Fault("malformed_content", times, content=content))
 
     def clear_faults(self) -> Self:
-        with self._lock:
-            self._state.faults.clear()
+        self._faults.clear()
         return self
 
     def reset(self) -> Self:
         """Forget replies, faults, latency and recorded requests (keeps the server up)."""
+        self._faults.clear()
+        self._forget_requests()
         with self._lock:
-            self._state = _State()
+            self._replies.clear()
+            self._latency = 0.0
         return self
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        with self._lock:
-            return list(self._state.requests)
-
-    @property
-    def last_request(self) -> RecordedRequest:
-        with self._lock:
-            if not self._state.requests:
-                raise AssertionError("FakeOpenAI has received no requests")
-            return self._state.requests[-1]
 
     # -- internals used by the handler -----------------------------------------------------
 
     def _add(self, fault: _Fault) -> Self:
-        if fault.remaining < 1:
-            raise ValueError("times must be >= 1")
-        with self._lock:
-            self._state.faults.append(fault)
+        self._faults.add(fault)
         return self
 
-    def _record(self, request: RecordedRequest) -> float:
+    def _current_latency(self) -> float:
         with self._lock:
-            self._state.requests.append(request)
-            return self._state.latency
-
-    def _next_fault(self) -> _Fault | None:
-        with self._lock:
-            faults = self._state.faults
-            if not faults:
-                return None
-            fault = faults[0]
-            fault.remaining -= 1
-            if fault.remaining <= 0:
-                faults.popleft()
-            return fault
+            return self._latency
 
     def _next_content(self, body: dict[str, Any]) -> str:
         with self._lock:
-            reply = self._state.replies.popleft() if self._state.replies else self.default_reply
+            reply = self._replies.popleft() if self._replies else self.default_reply
         # Callables run outside the lock so they may inspect fake.requests themselves.
         if callable(reply):
             reply = reply(body)
@@ -235,15 +168,6 @@ class FakeOpenAI:
 
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}_fake{next(self._ids):06d}"
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a hung handler must never block interpreter exit
-    fake: FakeOpenAI
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that time out close their socket mid-answer; that is expected, not noise.
-        pass
 
 
 def _error(
@@ -260,89 +184,59 @@ _STATUS_ERRORS: dict[int, tuple[str, str | None]] = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    # HTTP/1.0: one request per connection, so no handler thread lingers on keep-alive
-    # sockets after stop().
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # keep pytest output clean
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def _dispatch(self) -> None:
-        fake = self.server.fake
-        raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+class _Handler(FakeHandler[FakeOpenAI]):
+    def serve(self) -> None:
+        fake = self.fake
+        raw = self.read_body()
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        headers = self.lower_headers()
         if "authorization" in headers:
             headers["authorization"] = "<redacted>"
-        path = self.path.split("?", 1)[0]
-        latency = fake._record(
-            RecordedRequest(self.command, path, headers, body, raw, time.monotonic())
-        )
-        if latency and fake._stopping.wait(latency):
+        path = self.route
+        fake._record(RecordedRequest(self.command, path, headers, body, raw, time.monotonic()))
+        latency = fake._current_latency()
+        if latency and fake.hold(latency):
             return
 
         route = (self.command, path)
         if self.headers.get("authorization") != f"Bearer {fake.api_key}":
             msg = "Incorrect API key provided. You can find your API key in your dashboard."
-            self._json(401, _error(msg, "invalid_request_error", "invalid_api_key"))
+            self.send_json(401, _error(msg, "invalid_request_error", "invalid_api_key"))
         elif route == ("GET", "/v1/models"):
-            self._json(200, {"object": "list", "data": [_model(DEFAULT_MODEL)]})
+            self.send_json(200, {"object": "list", "data": [_model(DEFAULT_MODEL)]})
         elif self.command == "GET" and path.startswith("/v1/models/"):
-            self._json(200, _model(path.removeprefix("/v1/models/")))  # models.retrieve()
+            self.send_json(200, _model(path.removeprefix("/v1/models/")))  # models.retrieve()
         elif route not in {("POST", "/v1/chat/completions"), ("POST", "/v1/responses")}:
-            self._json(404, _error(f"Invalid URL ({self.command} {path})", "invalid_request_error"))
+            msg = f"Invalid URL ({self.command} {path})"
+            self.send_json(404, _error(msg, "invalid_request_error"))
         elif not isinstance(body, dict):
             msg = "We could not parse the JSON body of your request."
-            self._json(400, _error(msg, "invalid_request_error"))
+            self.send_json(400, _error(msg, "invalid_request_error"))
         else:
             self._model_call(path, body)
 
     def _model_call(self, path: str, body: dict[str, Any]) -> None:
-        fake = self.server.fake
-        fault = fake._next_fault()
-        if fault is not None and fault.kind == "hang":
-            fake._stopping.wait(fault.seconds)
-            self.close_connection = True  # no status line at all: a dropped connection
-        elif fault is not None and fault.kind == "fail":
-            self._fail(fault)
-        elif fault is not None and fault.kind == "malformed":
-            self._send(200, fault.body, fault.content_type)
+        fake = self.fake
+        fault = fake._faults.take()
+        if fault is not None and fault.kind != "malformed_content":
+            self.answer_fault(fault)
+            return
+        content = fault.content if fault is not None else fake._next_content(body)
+        if path == "/v1/responses" and body.get("stream"):
+            msg = "FakeOpenAI does not implement streaming for /v1/responses."
+            self.send_json(400, _error(msg, "invalid_request_error", param="stream"))
+        elif path == "/v1/responses":
+            self.send_json(200, _response(fake, body, content))
+        elif body.get("stream"):
+            self._stream_chat(body, content)
         else:
-            content = fault.content if fault is not None else fake._next_content(body)
-            if path == "/v1/responses" and body.get("stream"):
-                msg = "FakeOpenAI does not implement streaming for /v1/responses."
-                self._json(400, _error(msg, "invalid_request_error", param="stream"))
-            elif path == "/v1/responses":
-                self._json(200, _response(fake, body, content))
-            elif body.get("stream"):
-                self._stream_chat(body, content)
-            else:
-                self._json(200, _chat_completion(fake, body, content))
-
-    def _fail(self, fault: _Fault) -> None:
-        status = fault.status
-        generic = ("server_error" if status >= 500 else "invalid_request_error", None)
-        type_, code = _STATUS_ERRORS.get(status, generic)
-        reason = self.responses.get(status, ("Error",))[0]
-        headers = {}
-        if fault.retry_after is not None:
-            # openai parses retry-after as a float of seconds, so fractions keep tests fast.
-            headers["retry-after"] = format(fault.retry_after, "g")
-        self._json(status, _error(f"FakeOpenAI injected {status} {reason}", type_, code), headers)
+            self.send_json(200, _chat_completion(fake, body, content))
 
     def _stream_chat(self, body: dict[str, Any], content: str) -> None:
-        fake = self.server.fake
+        fake = self.fake
         base = {
             "id": fake._new_id("chatcmpl"),
             "object": "chat.completion.chunk",
@@ -360,27 +254,13 @@ class _Handler(BaseHTTPRequestHandler):
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append({**base, "choices": [], "usage": _chat_usage(body, content)})
         payload = "".join(f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events)
-        self._send(200, (payload + "data: [DONE]\n\n").encode(), "text/event-stream")
+        self.send_bytes(200, (payload + "data: [DONE]\n\n").encode(), "text/event-stream")
 
-    def _json(self, status: int, obj: object, headers: dict[str, str] | None = None) -> None:
-        # ensure_ascii=False: non-ASCII goes over the wire as real UTF-8, like the real API.
-        data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
-        self._send(status, data, "application/json; charset=utf-8", headers)
+    def extra_headers(self) -> dict[str, str]:
+        return {"x-request-id": self.fake._new_id("req")}  # as the real API's answers carry
 
-    def _send(
-        self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None
-    ) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("content-type", ctype)
-            self.send_header("content-length", str(len(data)))
-            self.send_header("x-request-id", self.server.fake._new_id("req"))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout); nothing left to tell it
+
+FakeOpenAI.handler_class = _Handler
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
 from storage.db import make_engine, session_scope
 from storage.models import AuditEvent, Conversation, Message, Staff
@@ -24,6 +24,7 @@ from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_driver import SlackDriver
 from tests.fakes.webhook_sender import WebhookSender, message
+from tests.polling import count_rows
 from tests.reliability.harness import Stack, make_stack, postgres_database, wait_until
 from tests.reliability.load import click_draft, draft_of
 
@@ -116,11 +117,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             engine.dispose()
 
 
-def count(engine: Engine, model: type, *where: object) -> int:
-    with session_scope(engine) as session:
-        return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
-
-
 def card_of(dep: Deployment, message_id: str, text: str, **extra: object) -> tuple[int, str, str]:
     resp = dep.webhook.post(message(message_id, text, **extra))
     assert resp.status == 202, resp.body
@@ -140,7 +136,7 @@ def test_webhook_refuses_unsigned_forged_and_stale_requests(deployment: Deployme
     body = json.dumps(message("sec-forged-1", "Please reset my password")).encode()
     now = int(time.time())
     forged = WebhookSender(deployment.webhook.url, "not-" + WEBHOOK)
-    before = count(deployment.engine, Message)
+    before = count_rows(deployment.engine, Message)
     answers = {
         "wrong secret": forged.post_raw(body),
         "stale": deployment.webhook.post_raw(body, timestamp=now - 301),
@@ -159,7 +155,7 @@ def test_webhook_refuses_unsigned_forged_and_stale_requests(deployment: Deployme
     unsigned = _post_unsigned(deployment.webhook.url, body)
     assert unsigned == 401
     assert {name: r.status for name, r in answers.items()} == dict.fromkeys(answers, 401)
-    assert count(deployment.engine, Message) == before + 1  # only the one honest delivery
+    assert count_rows(deployment.engine, Message) == before + 1  # only the one honest delivery
 
 
 def _signature_of(body: bytes, timestamp: int) -> str:
@@ -197,7 +193,7 @@ def test_a_replayed_webhook_within_the_window_is_deduplicated(deployment: Deploy
             "conversation_id": first.json()["conversation_id"],
             "duplicate": True,
         }
-    assert count(deployment.engine, Message, Message.external_id == "sec-replay-1") == 1
+    assert count_rows(deployment.engine, Message, Message.external_id == "sec-replay-1") == 1
 
 
 # ------------------------------------------------------------------ Slack
@@ -248,7 +244,7 @@ def test_slack_refuses_unsigned_forged_and_stale_requests(deployment: Deployment
         texts = session.exec(select(Message.text).where(Message.conversation_id == cid)).all()
     assert "My invoice is wrong" in texts and "a forged note" not in texts
     assert "a forged note" not in dep.stack.logs()  # a refused body is not logged either
-    assert count(dep.engine, AuditEvent, AuditEvent.action == "customer.erased") == 0
+    assert count_rows(dep.engine, AuditEvent, AuditEvent.action == "customer.erased") == 0
 
 
 def test_a_redelivered_slack_event_is_stored_once(deployment: Deployment) -> None:
@@ -263,12 +259,12 @@ def test_a_redelivered_slack_event_is_stored_once(deployment: Deployment) -> Non
         again = dep.driver.event(envelope["event"], event_id=envelope["event_id"], retry_num=retry)
         assert again.status == 200
     wait_until(
-        lambda: count(dep.engine, Message, Message.text == "internal: check the API docs"),
+        lambda: count_rows(dep.engine, Message, Message.text == "internal: check the API docs"),
         10,
         "the note",
     )
     time.sleep(0.5)
-    assert count(dep.engine, Message, Message.text == "internal: check the API docs") == 1
+    assert count_rows(dep.engine, Message, Message.text == "internal: check the API docs") == 1
     # A retry racing the first delivery is not an error worth a traceback.
     assert "IntegrityError" not in dep.stack.logs()
 
@@ -347,7 +343,7 @@ def test_a_non_admin_cannot_forget_or_change_roles(deployment: Deployment) -> No
         texts = session.exec(select(Message.text).where(Message.conversation_id == cid)).all()
     assert texts == ["Please delete nothing yet"]
     sensitive = col(AuditEvent.action).in_(["customer.erased", "staff.role_set"])
-    assert count(dep.engine, AuditEvent, sensitive) == 0
+    assert count_rows(dep.engine, AuditEvent, sensitive) == 0
 
     # The same command from an admin does erase: the refusal above was about the role.
     assert dep.driver.slash_command("/crm", "forget @keep-me", user_id=ADMIN).status == 200
