@@ -111,7 +111,8 @@ class FakeDiscord:
         app = web.Application()
         app.router.add_get("/gateway", self.hub.handle)
         install_rest_routes(app, self)
-        self._runner = web.AppRunner(app, handle_signals=False)
+        # No access log: a request finishing after a test ends would log to a closed stream.
+        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
