@@ -1,9 +1,9 @@
-"""Hand an inbound message to `handlers.ingest` in its own write transaction."""
+"""Hand inbound messages to `handlers.ingest` in their own write transaction."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -11,12 +11,14 @@ from sqlalchemy.exc import IntegrityError
 from bot.config_schema import TeamConfig
 from bot.sources.base import Checkpoint
 from bot.sources.cursors import write_checkpoint
-from handlers.classify import Classifier
+from handlers.classify import Classification, Classifier
 from handlers.inbound import InboundMessage
-from handlers.ingest import IngestResult, already_stored, ingest_message
+from handlers.ingest import IngestResult, ingest_batch, message_key, stored_messages
 from storage.db import session_scope
 
 log = logging.getLogger(__name__)
+
+ATTEMPTS = 3
 
 
 class Intake:
@@ -36,27 +38,58 @@ class Intake:
 
     def accept(self, msg: InboundMessage, checkpoint: Checkpoint | None = None) -> IngestResult:
         """Store one message; `checkpoint` (a watched source's cursor) is saved with it."""
+        return self.accept_many([msg], checkpoint)[0]
+
+    def accept_many(
+        self, msgs: Sequence[InboundMessage], checkpoint: Checkpoint | None = None
+    ) -> list[IngestResult]:
+        """Store `msgs` in order in ONE transaction (with `checkpoint`, when given): all of
+        them or, on an error, none. One result per message: a re-delivery, or a repeat inside
+        `msgs`, is `duplicate=True` with the stored ids."""
         with session_scope(self.engine) as session:
-            seen = already_stored(session, msg)
-        if seen is not None:  # no classifier call (maybe an LLM) for a re-delivery
+            seen = stored_messages(session, msgs)
+        # No classifier call (maybe an LLM) for a re-delivery, and none inside the write lock.
+        classified: dict[tuple[str, str], tuple[InboundMessage, Classification]] = {}
+        for msg in msgs:
+            key = message_key(msg)
+            if key not in seen and key not in classified:
+                classified[key] = (msg, self.classifier.classify(msg.text, msg.language))
+        if not classified:
             if checkpoint is not None:
                 with session_scope(self.engine, write=True) as session:
                     write_checkpoint(session, checkpoint)
-            return seen
-        classification = self.classifier.classify(msg.text, msg.language)
+            return [seen[message_key(m)] for m in msgs]
+        fresh = self._store(list(classified.values()), checkpoint)
+        results, answered = [], set()
+        for msg in msgs:
+            key = message_key(msg)
+            result = seen.get(key) or fresh[key]
+            if key in answered:  # a repeat inside `msgs`
+                result = IngestResult(result.conversation_id, result.message_id, duplicate=True)
+            answered.add(key)
+            results.append(result)
+        if self.on_ingested:
+            for result in results:
+                if not result.duplicate:
+                    self.on_ingested(result)
+        return results
+
+    def _store(
+        self,
+        items: list[tuple[InboundMessage, Classification]],
+        checkpoint: Checkpoint | None,
+    ) -> dict[tuple[str, str], IngestResult]:
         # Two deliveries of one message (or two first messages of one thread) racing on
         # PostgreSQL: the loser hits a unique key; its retry sees the winner's rows.
-        for attempt in range(3):
+        for attempt in range(ATTEMPTS):
             try:
                 with session_scope(self.engine, write=True) as session:
-                    result = ingest_message(session, msg, self.team, classification)
+                    results = ingest_batch(session, items, self.team)
                     if checkpoint is not None:
                         write_checkpoint(session, checkpoint)
                 break
             except IntegrityError:
-                if attempt == 2:
+                if attempt == ATTEMPTS - 1:
                     raise
-                log.info("ingest race on %s/%s, retrying", msg.source, msg.external_id)
-        if self.on_ingested and not result.duplicate:
-            self.on_ingested(result)
-        return result
+                log.info("ingest race on %d message(s), retrying", len(items))
+        return {message_key(m): r for (m, _), r in zip(items, results, strict=True)}

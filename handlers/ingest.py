@@ -1,19 +1,38 @@
-"""Capture → prioritize → route: one inbound message in one transaction.
+"""Capture → prioritize → route: inbound messages, one transaction per call.
 
 Dedupe, identity and customer, conversation, message, classification, routing and the
 outbox row all commit together, so a crash anywhere loses nothing and posts nothing twice.
+
+`ingest_batch` takes several messages in the caller's one transaction and does the work set
+by set: a few SELECTs find what is already stored, the decisions are made in memory message
+by message and in order (a follow-up joins the conversation an earlier message of the same
+batch opened), and each table gets one multi-row INSERT. A message whose author gives an
+email goes through `upsert_identity` on its own, since it may merge two customers.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+from sqlmodel import select as orm_select
 
 from bot.config_schema import TeamConfig
 from handlers.classify import Classification
-from handlers.customers import upsert_identity
+from handlers.customers import (
+    chunk_params,
+    insert_with_ids,
+    pair_params,
+    pair_query,
+    resolve_identities,
+    upsert_identity,
+)
 from handlers.inbound import InboundMessage
 from handlers.routing import RoutingDecision, RoutingInput, route
 from storage.models import (
@@ -22,13 +41,31 @@ from storage.models import (
     ConversationStatus,
     ConversationTag,
     Direction,
-    Identity,
     Message,
     OutboxItem,
+    OutboxStatus,
     Tag,
 )
 
-ACTIVE = (ConversationStatus.OPEN, ConversationStatus.REPLIED, ConversationStatus.SUPPRESSED)
+CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
+MESSAGE = Message.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxItem.__table__  # type: ignore[attr-defined]
+AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
+TAG = Tag.__table__  # type: ignore[attr-defined]
+CONVERSATION_TAG = ConversationTag.__table__  # type: ignore[attr-defined]
+
+Key = tuple[str, str]
+Item = tuple[InboundMessage, Classification]
+
+_STORED = pair_query(
+    MESSAGE.c.source,
+    MESSAGE.c.external_id,
+    MESSAGE.c.id,
+    MESSAGE.c.conversation_id,
+    first=MESSAGE.c.source,
+    second=MESSAGE.c.external_id,
+)
+_TAGS = select(TAG.c.name, TAG.c.id).where(TAG.c.name.in_(bindparam("values", expanding=True)))
 
 
 @dataclass(frozen=True)
@@ -41,15 +78,23 @@ class IngestResult:
     posted: bool = False  # whether Slack will hear of it (False for spam and post = false)
 
 
+def message_key(msg: InboundMessage) -> Key:
+    """The dedupe key: one stored message per (source, external id)."""
+    return (msg.source, msg.external_id)
+
+
+def stored_messages(session: Session, msgs: Sequence[InboundMessage]) -> dict[Key, IngestResult]:
+    """The already-stored ones among `msgs`, as duplicate results, in one query per chunk."""
+    conn = session.connection()
+    found: dict[Key, IngestResult] = {}
+    for params in pair_params(message_key(m) for m in msgs):
+        for source, external_id, message_id, conversation_id in conn.execute(_STORED, params):
+            found[source, external_id] = IngestResult(conversation_id, message_id, duplicate=True)
+    return found
+
+
 def already_stored(session: Session, msg: InboundMessage) -> IngestResult | None:
-    seen = session.exec(
-        select(Message.id, Message.conversation_id).where(
-            Message.source == msg.source, Message.external_id == msg.external_id
-        )
-    ).first()
-    if seen is None:
-        return None
-    return IngestResult(conversation_id=seen[1], message_id=seen[0], duplicate=True)
+    return stored_messages(session, [msg]).get(message_key(msg))
 
 
 def ingest_message(
@@ -61,202 +106,490 @@ def ingest_message(
 ) -> IngestResult:
     """`classification` is computed before the transaction: an LLM classifier may take
     seconds, and no write lock should wait on it."""
+    return ingest_batch(session, [(msg, classification)], team, now)[0]
+
+
+def ingest_batch(
+    session: Session, items: Sequence[Item], team: TeamConfig, now: datetime | None = None
+) -> list[IngestResult]:
+    """Ingest `items` in order inside the caller's transaction; one result per item. A
+    message seen before (stored, or earlier in `items`) is a duplicate carrying the stored
+    ids. The caller commits, or rolls back on any error: then nothing of the batch is kept."""
     now = now or datetime.now(UTC)
-    seen = already_stored(session, msg)
-    if seen is not None:
-        return seen
+    seen = stored_messages(session, [m for m, _ in items])
+    firsts: dict[Key, Item] = {}
+    for msg, classification in items:
+        if message_key(msg) not in seen:
+            firsts.setdefault(message_key(msg), (msg, classification))
+    pending = list(firsts.values())
+    stored: dict[Key, _Stored] = {}
+    while pending:  # more than one round only when an email merges two customers
+        done = _Batch(session, team, now).run(pending)
+        stored.update((message_key(row.msg), row) for row in done)
+        pending = pending[len(done) :]
+    results, answered = [], set()
+    for msg, _ in items:
+        key = message_key(msg)
+        results.append(seen[key] if key in seen else stored[key].result(key in answered))
+        answered.add(key)
+    return results
 
-    identity = upsert_identity(session, msg.source, msg.author, now)
-    decision = route(RoutingInput(msg.source, msg.text, msg.followers, classification), team)
-    conversation = find_conversation(session, msg, identity, team)
-    if conversation is None:
-        conversation = open_conversation(
-            session, msg, identity, classification, decision, team, now
-        )
-        message = store_message(session, conversation, msg, identity, classification, now)
-        if conversation.status != ConversationStatus.SUPPRESSED:
-            enqueue_card(session, conversation, decision, team)
+
+@dataclass(eq=False)
+class _Stored:
+    """A message this batch stores; `id` is known once it is inserted."""
+
+    msg: InboundMessage
+    conv: Conv
+    values: dict[str, Any]
+    decision: RoutingDecision
+    new_conversation: bool
+    reopened: bool
+    posted: bool
+    id: int | None = None
+
+    def result(self, duplicate: bool = False) -> IngestResult:
+        if duplicate:
+            return IngestResult(self.conv.id or 0, self.id or 0, duplicate=True)
         return IngestResult(
-            conversation.id or 0,
-            message.id or 0,
+            self.conv.id or 0,
+            self.id or 0,
             duplicate=False,
-            new_conversation=True,
-            posted=decision.post,
+            new_conversation=self.new_conversation,
+            reopened=self.reopened,
+            posted=self.posted,
         )
 
-    reopened = continue_conversation(session, conversation, decision, msg, now)
-    message = store_message(session, conversation, msg, identity, classification, now)
-    posted = conversation.status != ConversationStatus.SUPPRESSED
-    if posted:
-        enqueue(
-            session, "slack_reply", f"reply:{message.id}", conversation, {"message_id": message.id}
+
+class _Batch:
+    def __init__(self, session: Session, team: TeamConfig, now: datetime) -> None:
+        self.session = session
+        self.team = team
+        self.now = now
+
+    def run(self, pending: list[Item]) -> list[_Stored]:
+        """Store a prefix of `pending`: all of it, unless an author's email merges two
+        customers, which goes through the ORM's `upsert_identity` on its own first."""
+        authors = resolve_identities(
+            self.session, [(m.source, m.author) for m, _ in pending], self.now
         )
-        if reopened:
-            enqueue(
-                session,
-                "slack_card_update",
-                f"card-update:{conversation.id}:{message.id}",
-                conversation,
-                {"conversation_id": conversation.id},
+        if not authors:
+            msg = pending[0][0]
+            self.session.flush()
+            self.session.expire_all()  # the ORM must read the rows as they are now
+            identity = upsert_identity(self.session, msg.source, msg.author, self.now)
+            authors = [(identity.id or 0, identity.customer_id)]
+        items = pending[: len(authors)]
+        conn = self.session.connection()
+        window = self.team.routing.grouping_window_minutes
+        convs = Conversations.load(conn, [m for m, _ in items], {c for _, c in authors}, window)
+        stored = [
+            self._decide(convs, msg, classification, identity_id, customer_id)
+            for (msg, classification), (identity_id, customer_id) in zip(
+                items, authors, strict=True
             )
-    return IngestResult(
-        conversation.id or 0, message.id or 0, duplicate=False, reopened=reopened, posted=posted
-    )
+        ]
+        self._write(conn, convs, stored)
+        return stored
 
-
-def find_conversation(
-    session: Session, msg: InboundMessage, identity: Identity, team: TeamConfig
-) -> Conversation | None:
-    """The same social thread, else the thread of the message it answers, else the author's
-    conversation still inside the grouping window (a burst becomes one conversation)."""
-    found = session.exec(
-        select(Conversation).where(
-            Conversation.source == msg.source, Conversation.external_thread_id == msg.thread_id
+    def _decide(
+        self,
+        convs: Conversations,
+        msg: InboundMessage,
+        classification: Classification,
+        identity_id: int,
+        customer_id: int,
+    ) -> _Stored:
+        decision = route(
+            RoutingInput(msg.source, msg.text, msg.followers, classification), self.team
         )
-    ).first()
-    if found is not None:
-        return found
-    keys = [(Message.external_thread_id, msg.thread_id)]
-    if msg.parent_id:
-        keys.append((Message.external_id, msg.parent_id))
-    for column, value in keys:
-        conv_id = session.exec(
-            select(Message.conversation_id).where(Message.source == msg.source, column == value)
-        ).first()
-        if conv_id is not None:
-            return session.get(Conversation, conv_id)
-    window = timedelta(minutes=team.routing.grouping_window_minutes)
-    if not window:
-        return None
-    return session.exec(
-        select(Conversation)
-        .where(
-            Conversation.customer_id == identity.customer_id,
-            Conversation.source == msg.source,
-            Conversation.is_direct == msg.is_direct,
-            col(Conversation.status).in_(ACTIVE),
-            Conversation.last_message_at >= msg.created_at - window,
-        )
-        .order_by(col(Conversation.last_message_at).desc())
-    ).first()
+        conv = convs.find(msg, customer_id)
+        if conv is None:
+            conv = convs.open(
+                conversation_row(msg, customer_id, classification, decision, self.team, self.now)
+            )
+            new, reopened, posted = True, False, decision.post
+        else:
+            new, reopened = False, conv.continue_with(msg, int(decision.priority), self.now)
+            posted = conv.status != ConversationStatus.SUPPRESSED
+        convs.add_message(msg, conv)
+        values = {
+            "source": msg.source,
+            "external_id": msg.external_id,
+            "external_parent_id": msg.parent_id,
+            "external_thread_id": msg.thread_id,
+            "direction": Direction.IN.value,
+            "author_identity_id": identity_id,
+            "author_slack_id": None,
+            "text": msg.text,
+            "language": classification.language,
+            "url": str(msg.url) if msg.url else None,
+            "attachments": [a.model_dump(mode="json") for a in msg.attachments],
+            "slack_ts": None,
+            "created_at": msg.created_at,
+            "received_at": self.now,
+        }
+        return _Stored(msg, conv, values, decision, new, reopened, posted)
 
+    # ------------------------------------------------------------------ writing
+    def _write(self, conn: Connection, convs: Conversations, stored: list[_Stored]) -> None:
+        convs.write(conn, self.now)
+        if not stored:
+            return
+        for row in stored:
+            row.values["conversation_id"] = row.conv.id
+        ids = insert_with_ids(conn, MESSAGE, [row.values for row in stored])
+        for row, message_id in zip(stored, ids, strict=True):
+            row.id = message_id
+        self._tag(conn, [row for row in stored if row.new_conversation and row.decision.tags])
+        audits, outbox = [], []
+        for row in stored:
+            audits += self._audits(row)
+            outbox += self._outbox(row)
+        if audits:
+            conn.execute(insert(AUDIT), audits)
+        if outbox:
+            conn.execute(insert(OUTBOX), outbox)
 
-def open_conversation(
-    session: Session,
-    msg: InboundMessage,
-    identity: Identity,
-    classification: Classification,
-    decision: RoutingDecision,
-    team: TeamConfig,
-    now: datetime,
-) -> Conversation:
-    status = ConversationStatus.OPEN if decision.post else ConversationStatus.SUPPRESSED
-    conversation = Conversation(
-        source=msg.source,
-        external_thread_id=msg.thread_id,
-        customer_id=identity.customer_id,
-        status=status,
-        priority=int(decision.priority),
-        intent=classification.intent,
-        sentiment=classification.sentiment,
-        language=classification.language,
-        summary=classification.summary,
-        is_direct=msg.is_direct,
-        url=str(msg.url) if msg.url else None,
-        route_rule=decision.rule,
-        home_channel=team.channel_ref(decision.channel_key),
-        source_meta=dict(msg.reply_meta),
-        created_at=now,
-        updated_at=now,
-        last_message_at=msg.created_at,
-    )
-    session.add(conversation)
-    session.flush()
-    add_tags(session, conversation.id or 0, decision.tags, added_by=None, now=now)
-    session.add(
-        AuditEvent(
-            actor="system",
-            action="conversation.opened",
-            conversation_id=conversation.id,
-            customer_id=conversation.customer_id,
-            at=now,
-            detail={
+    def _audits(self, row: _Stored) -> list[dict[str, Any]]:
+        conv, decision = row.conv, row.decision
+        base = {"actor": "system", "at": self.now, "conversation_id": conv.id}
+        base["customer_id"] = conv.customer_id
+        if row.new_conversation:
+            detail = {
                 "rule": decision.rule,
                 "channel": decision.channel_key,
                 "posted": decision.post,
                 "priority": int(decision.priority),
                 "influencer": decision.influencer,
-            },
-        )
-    )
-    return conversation
+            }
+            return [{**base, "action": "conversation.opened", "detail": detail}]
+        if row.reopened:
+            return [{**base, "action": "conversation.reopened", "detail": {}}]
+        return []
 
+    def _outbox(self, row: _Stored) -> list[dict[str, Any]]:
+        """Outbox rows hold ids, not text: the drainer renders from the database at send
+        time, so a card shows the latest state and no customer text sits in the queue."""
+        conv = row.conv
+        if row.new_conversation:
+            if not row.posted:
+                return []
+            card = {"conversation_id": conv.id}
+            rows = [self._outbox_row("slack_card", f"card:{conv.id}", conv, card)]
+            for key in row.decision.notify:
+                rows.append(
+                    self._outbox_row(
+                        "slack_notice",
+                        f"notice:{conv.id}:{key}",
+                        conv,
+                        {"conversation_id": conv.id},
+                        self.team.channel_ref(key),
+                    )
+                )
+            return rows
+        if not row.posted:
+            return []
+        reply = {"message_id": row.id}
+        rows = [self._outbox_row("slack_reply", f"reply:{row.id}", conv, reply)]
+        if row.reopened:
+            key = f"card-update:{conv.id}:{row.id}"
+            update_card = {"conversation_id": conv.id}
+            rows.append(self._outbox_row("slack_card_update", key, conv, update_card))
+        return rows
 
-def continue_conversation(
-    session: Session,
-    conversation: Conversation,
-    decision: RoutingDecision,
-    msg: InboundMessage,
-    now: datetime,
-) -> bool:
-    """A new customer message: bump the clock and priority; reopen a resolved conversation.
-    The newest message's reply facts (post refs, visibility) win, so a reply answers it."""
-    written_at = msg.created_at
-    if msg.reply_meta and written_at >= conversation.last_message_at:
-        conversation.source_meta = {**conversation.source_meta, **msg.reply_meta}
-    reopened = conversation.status == ConversationStatus.RESOLVED
-    if reopened:
-        conversation.status = ConversationStatus.OPEN
-        conversation.resolved_at = None
-        session.add(
-            AuditEvent(
-                actor="system",
-                action="conversation.reopened",
-                at=now,
-                conversation_id=conversation.id,
-                customer_id=conversation.customer_id,
+    def _outbox_row(
+        self,
+        kind: str,
+        key: str,
+        conv: Conv,
+        payload: dict[str, Any],
+        destination: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "idempotency_key": key,
+            "conversation_id": conv.id,
+            "destination": destination or conv.channel,
+            "payload": payload,
+            "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": self.now,
+            "result": None,  # JSON null, as the ORM writes it
+            "created_at": self.now,
+            "updated_at": self.now,
+        }
+
+    def _tag(self, conn: Connection, opened: list[_Stored]) -> None:
+        """The routing rules' tags on conversations this batch opened (none have tags yet)."""
+        names = list(dict.fromkeys(name for row in opened for name in row.decision.tags))
+        if not names:
+            return
+        tag_ids: dict[str, int] = {}
+        for params in chunk_params(names):
+            tag_ids.update((name, tag_id) for name, tag_id in conn.execute(_TAGS, params))
+        missing = [name for name in names if name not in tag_ids]
+        if missing:
+            new_ids = insert_with_ids(
+                conn,
+                TAG,
+                [{"name": name, "created_by": None, "created_at": self.now} for name in missing],
             )
+            tag_ids.update(zip(missing, new_ids, strict=True))
+        conn.execute(
+            insert(CONVERSATION_TAG),
+            [
+                {
+                    "conversation_id": row.conv.id,
+                    "tag_id": tag_ids[name],
+                    "added_by": None,
+                    "added_at": self.now,
+                }
+                for row in opened
+                for name in row.decision.tags
+            ],
         )
-    conversation.priority = max(conversation.priority, int(decision.priority))
-    conversation.last_message_at = max(conversation.last_message_at, written_at)
-    conversation.updated_at = now
-    session.add(conversation)
-    return reopened
 
 
-def store_message(
-    session: Session,
-    conversation: Conversation,
+# ---------------------------------------------------------------- conversations in memory
+ACTIVE = (ConversationStatus.OPEN, ConversationStatus.REPLIED, ConversationStatus.SUPPRESSED)
+_LOADED = ("id", "source", "external_thread_id", "customer_id", "status", "priority")
+_LOADED += ("is_direct", "last_message_at", "source_meta", "slack_channel", "home_channel")
+_CONTINUED = ("priority", "last_message_at", "updated_at", "source_meta")
+# Built once: building a statement costs more than running it on SQLite.
+_COLUMNS = [CONVERSATION.c[name] for name in _LOADED]
+_CONVERSATIONS_BY_THREAD = pair_query(
+    *_COLUMNS, first=CONVERSATION.c.source, second=CONVERSATION.c.external_thread_id
+)
+_CONVERSATIONS_BY_ID = select(*_COLUMNS).where(
+    CONVERSATION.c.id.in_(bindparam("values", expanding=True))
+)
+# No status condition here (`find` checks it): with one, SQLite walks the queue index over
+# every open conversation instead of looking up these customers.
+_CONVERSATIONS_IN_WINDOW = select(*_COLUMNS).where(
+    CONVERSATION.c.customer_id.in_(bindparam("values", expanding=True)),
+    CONVERSATION.c.last_message_at >= bindparam("since"),
+)
+_MESSAGE_THREADS = pair_query(
+    MESSAGE.c.source,
+    MESSAGE.c.external_thread_id,
+    MESSAGE.c.conversation_id,
+    first=MESSAGE.c.source,
+    second=MESSAGE.c.external_thread_id,
+).order_by(MESSAGE.c.id)
+_MESSAGE_IDS = pair_query(
+    MESSAGE.c.source,
+    MESSAGE.c.external_id,
+    MESSAGE.c.conversation_id,
+    first=MESSAGE.c.source,
+    second=MESSAGE.c.external_id,
+)
+_CONTINUE = (
+    update(CONVERSATION)
+    .where(CONVERSATION.c.id == bindparam("b_id"))
+    .values({c: bindparam(c) for c in _CONTINUED})
+)
+_REOPEN = (
+    update(CONVERSATION)
+    .where(CONVERSATION.c.id.in_(bindparam("values", expanding=True)))
+    .values(status=ConversationStatus.OPEN.value, resolved_at=None)
+)
+
+
+@dataclass(eq=False)
+class Conv:
+    """What ingest needs of a conversation; `row` holds the INSERT of one this batch opens."""
+
+    id: int | None
+    customer_id: int
+    source: str
+    is_direct: bool
+    status: str
+    priority: int
+    last_message_at: datetime
+    source_meta: dict[str, Any]
+    channel: str | None  # where its posts go: the Slack channel, else the home channel
+    row: dict[str, Any] | None = None
+    touched: bool = False
+    reopened: bool = False
+
+    def continue_with(self, msg: InboundMessage, priority: int, now: datetime) -> bool:
+        """A new customer message: bump the clock and priority; reopen a resolved one.
+        The newest message's reply facts (post refs, visibility) win, so a reply answers it.
+        Returns whether it reopened."""
+        if msg.reply_meta and msg.created_at >= self.last_message_at:
+            self.source_meta = {**self.source_meta, **msg.reply_meta}
+        reopened = self.status == ConversationStatus.RESOLVED
+        if reopened:
+            self.status = ConversationStatus.OPEN.value
+            self.reopened = True
+        self.priority = max(self.priority, priority)
+        self.last_message_at = max(self.last_message_at, msg.created_at)
+        self.touched = True
+        return reopened
+
+
+class Conversations:
+    """The conversations a batch may join, found with one query per kind of key, then kept
+    up to date in memory as the batch opens and continues them."""
+
+    def __init__(self, window_minutes: float) -> None:
+        self.window = timedelta(minutes=window_minutes)
+        self.by_id: dict[int, Conv] = {}
+        self.by_thread: dict[Key, Conv] = {}  # the conversation's own (source, thread)
+        self.by_message_thread: dict[Key, Conv] = {}  # a stored message's (source, thread)
+        self.by_message: dict[Key, Conv] = {}  # a stored message's (source, external id)
+        self.by_customer: dict[int, list[Conv]] = defaultdict(list)
+        self.opened: list[Conv] = []
+
+    @classmethod
+    def load(
+        cls, conn: Connection, msgs: list[InboundMessage], customers: set[int], window: float
+    ) -> Conversations:
+        self = cls(window)
+        if not msgs:
+            return self
+        threads = {(m.source, m.thread_id) for m in msgs}
+        for params in pair_params(threads):
+            self._add_rows(conn, _CONVERSATIONS_BY_THREAD, params)
+        parents = {(m.source, m.parent_id or "") for m in msgs if m.parent_id}
+        unknown_threads = {k for k in threads if k not in self.by_thread}
+        wanted: list[tuple[dict[Key, Conv], Key, int]] = []
+        for target, query, keys in (
+            # A thread with a conversation of its own needs no other way in.
+            (self.by_message_thread, _MESSAGE_THREADS, unknown_threads),
+            (self.by_message, _MESSAGE_IDS, parents),
+        ):
+            for params in pair_params(keys):
+                wanted += [(target, (s, v), c) for s, v, c in conn.execute(query, params)]
+        for params in chunk_params({c for _, _, c in wanted} - self.by_id.keys()):
+            self._add_rows(conn, _CONVERSATIONS_BY_ID, params)
+        for target, key, conversation_id in wanted:
+            target.setdefault(key, self.by_id[conversation_id])
+        if self.window and customers:
+            since = min(m.created_at for m in msgs) - self.window
+            for params in chunk_params(customers):
+                self._add_rows(conn, _CONVERSATIONS_IN_WINDOW, {**params, "since": since})
+        return self
+
+    def _add_rows(self, conn: Connection, query: Any, params: dict[str, Any]) -> None:
+        for r in conn.execute(query, params):
+            if r.id in self.by_id:
+                continue
+            conv = Conv(
+                r.id, r.customer_id, r.source, r.is_direct, r.status, r.priority,
+                r.last_message_at, dict(r.source_meta or {}), r.slack_channel or r.home_channel,
+            )  # fmt: skip
+            self.by_id[r.id] = conv
+            self.by_thread[r.source, r.external_thread_id] = conv
+            self.by_customer[r.customer_id].append(conv)
+
+    def find(self, msg: InboundMessage, customer_id: int) -> Conv | None:
+        """The same social thread, else the thread of the message it answers, else the
+        author's conversation still inside the grouping window (a burst becomes one)."""
+        thread = (msg.source, msg.thread_id)
+        found = self.by_thread.get(thread) or self.by_message_thread.get(thread)
+        if found is None and msg.parent_id:
+            found = self.by_message.get((msg.source, msg.parent_id))
+        if found is not None or not self.window:
+            return found
+        since = msg.created_at - self.window
+        candidates = [
+            c
+            for c in self.by_customer[customer_id]
+            if c.source == msg.source
+            and c.is_direct == msg.is_direct
+            and c.status in ACTIVE
+            and c.last_message_at >= since
+        ]
+        return max(candidates, key=lambda c: c.last_message_at, default=None)
+
+    def open(self, row: dict[str, Any]) -> Conv:
+        conv = Conv(
+            None, row["customer_id"], row["source"], row["is_direct"], row["status"],
+            row["priority"], row["last_message_at"], row["source_meta"], row["home_channel"], row,
+        )  # fmt: skip
+        self.opened.append(conv)
+        self.by_thread[row["source"], row["external_thread_id"]] = conv
+        self.by_customer[conv.customer_id].append(conv)
+        return conv
+
+    def add_message(self, msg: InboundMessage, conv: Conv) -> None:
+        self.by_message_thread.setdefault((msg.source, msg.thread_id), conv)
+        self.by_message.setdefault((msg.source, msg.external_id), conv)
+
+    def write(self, conn: Connection, now: datetime) -> None:
+        """INSERT the opened conversations (their state after the whole batch), UPDATE the
+        continued ones: clock, priority, reply facts; status only where one reopened."""
+        if self.opened:
+            for conv in self.opened:
+                assert conv.row is not None
+                conv.row |= {
+                    "status": conv.status,
+                    "priority": conv.priority,
+                    "last_message_at": conv.last_message_at,
+                    "source_meta": conv.source_meta,
+                }
+            ids = insert_with_ids(
+                conn, CONVERSATION, [conv.row for conv in self.opened if conv.row is not None]
+            )
+            for conv, conversation_id in zip(self.opened, ids, strict=True):
+                conv.id = conversation_id
+        touched = [c for c in self.by_id.values() if c.touched]
+        if touched:
+            conn.execute(
+                _CONTINUE,
+                [
+                    {
+                        "b_id": c.id,
+                        "priority": c.priority,
+                        "last_message_at": c.last_message_at,
+                        "updated_at": now,
+                        "source_meta": c.source_meta,
+                    }
+                    for c in touched
+                ],
+            )
+        for params in chunk_params(c.id for c in touched if c.reopened):
+            conn.execute(_REOPEN, params)
+
+
+def conversation_row(
     msg: InboundMessage,
-    identity: Identity,
+    customer_id: int,
     classification: Classification,
+    decision: RoutingDecision,
+    team: TeamConfig,
     now: datetime,
-) -> Message:
-    message = Message(
-        conversation_id=conversation.id or 0,
-        source=msg.source,
-        external_id=msg.external_id,
-        external_parent_id=msg.parent_id,
-        external_thread_id=msg.thread_id,
-        direction=Direction.IN,
-        author_identity_id=identity.id,
-        text=msg.text,
-        language=classification.language,
-        url=str(msg.url) if msg.url else None,
-        attachments=[a.model_dump(mode="json") for a in msg.attachments],
-        created_at=msg.created_at,
-        received_at=now,
-    )
-    session.add(message)
-    session.flush()
-    return message
+) -> dict[str, Any]:
+    status = ConversationStatus.OPEN if decision.post else ConversationStatus.SUPPRESSED
+    return {
+        "source": msg.source,
+        "external_thread_id": msg.thread_id,
+        "customer_id": customer_id,
+        "status": status.value,
+        "priority": int(decision.priority),
+        "intent": classification.intent,
+        "sentiment": classification.sentiment,
+        "language": classification.language,
+        "summary": classification.summary,
+        "is_direct": msg.is_direct,
+        "url": str(msg.url) if msg.url else None,
+        "route_rule": decision.rule,
+        "home_channel": team.channel_ref(decision.channel_key),
+        "source_meta": dict(msg.reply_meta),
+        "created_at": now,
+        "updated_at": now,
+        "last_message_at": msg.created_at,
+    }
 
 
+# ---------------------------------------------------------------- one at a time (ORM)
 def add_tags(
     session: Session, conversation_id: int, names: list[str], added_by: str | None, now: datetime
 ) -> None:
     for name in names:
-        tag = session.exec(select(Tag).where(Tag.name == name)).first()
+        tag = session.exec(orm_select(Tag).where(Tag.name == name)).first()
         if tag is None:
             tag = Tag(name=name, created_by=added_by, created_at=now)
             session.add(tag)
@@ -272,27 +605,6 @@ def add_tags(
             )
 
 
-def enqueue_card(
-    session: Session, conversation: Conversation, decision: RoutingDecision, team: TeamConfig
-) -> None:
-    enqueue(
-        session,
-        "slack_card",
-        f"card:{conversation.id}",
-        conversation,
-        {"conversation_id": conversation.id},
-    )
-    for key in decision.notify:
-        enqueue(
-            session,
-            "slack_notice",
-            f"notice:{conversation.id}:{key}",
-            conversation,
-            {"conversation_id": conversation.id},
-            destination=team.channel_ref(key),
-        )
-
-
 def enqueue(
     session: Session,
     kind: str,
@@ -301,8 +613,7 @@ def enqueue(
     payload: dict[str, object],
     destination: str | None = None,
 ) -> None:
-    """Outbox rows hold ids, not text: the drainer renders from the database at send time,
-    so a card shows the latest state and no customer text sits in the queue."""
+    """Queue work for the drainer on a `Conversation` (staff actions, replies)."""
     session.add(
         OutboxItem(
             kind=kind,
