@@ -18,25 +18,29 @@ from collections.abc import Callable
 QUICK_CONVERSATIONS = 100_000
 QUICK_REQUESTS = 300
 FULL_RUNS = (
+    "python -m benchmarks.ingest                        # 100k messages, raw floor, PostgreSQL",
+    "python -m benchmarks.ingest --scaling              # ingest at 10k, 100k and 1M",
+    "python -m benchmarks.egress                        # 2,000 cards, 5 channels at 1/s each",
+    "python -m benchmarks.memory                        # worker peak RSS while 100k are ingested",
     "python -m benchmarks.lookup_digest                 # lookups, search, digest at 1M",
     "python -m benchmarks.lookup_digest --days 365      # the same 1M spread over a year",
     "python -m benchmarks.lookup_digest --scaling       # lookups at 10k, 100k and 1M",
     "python -m benchmarks.latency --requests 1000       # Slack round trips at 1M",
     "python -m benchmarks.lookup_digest --database-url postgresql://.../empty_db",
 )
-# (module, arguments for its main()); the other engineers' modules take none.
-PLAN: tuple[tuple[str, tuple[int, ...]], ...] = (
+# (module, arguments for its main()): ingest, egress and memory take an argv list.
+PLAN: tuple[tuple[str, tuple[object, ...]], ...] = (
     ("storage_writes", ()),
     ("classify", ()),
-    ("ingest", ()),
-    ("egress", ()),
-    ("memory", ()),
+    ("ingest", (["--messages", "20000", "--single", "1000"],)),
+    ("egress", (["--cards", "200"],)),
+    ("memory", (["--messages", "20000"],)),
     ("lookup_digest", (QUICK_CONVERSATIONS,)),
     ("latency", (QUICK_CONVERSATIONS, QUICK_REQUESTS)),
 )
 
 
-def run_one(name: str, args: tuple[int, ...] = ()) -> str | None:
+def run_one(name: str, args: tuple[object, ...] = ()) -> str | None:
     """Run benchmarks.<name>; None when it ran, else why not (one line)."""
     try:
         module = importlib.import_module(f"benchmarks.{name}")
@@ -57,7 +61,7 @@ def run_one(name: str, args: tuple[int, ...] = ()) -> str | None:
     return None
 
 
-def main(plan: tuple[tuple[str, tuple[int, ...]], ...] = PLAN) -> int:
+def main(plan: tuple[tuple[str, tuple[object, ...]], ...] = PLAN) -> int:
     problems = [p for name, args in plan if (p := run_one(name, args)) is not None]
     print("\nFull-size runs (not part of make bench):")
     for line in FULL_RUNS:
