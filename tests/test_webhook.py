@@ -198,3 +198,24 @@ def test_the_webhook_is_closed_without_a_secret(closed_webhook_url: str) -> None
         urllib.request.urlopen(request, timeout=5)
     assert info.value.code == 404
     assert "THREADLINE_WEBHOOK_SECRET" in json.loads(info.value.read())["error"]
+
+
+def test_a_nul_character_is_refused_naming_the_field_but_a_network_message_drops_it() -> None:
+    """PostgreSQL text cannot hold U+0000. The webhook's sender is told (400); a message read
+    from a network has it dropped, so it is stored the same on every backend."""
+    from pydantic import ValidationError
+
+    from bot.sources.webhook import WebhookPayload
+    from handlers.inbound import Author, InboundMessage
+
+    with pytest.raises(ValidationError, match="NUL"):
+        WebhookPayload.model_validate({"message_id": "m", "author": {"id": "a"}, "text": "a\x00b"})
+    msg = InboundMessage(
+        source="discord",
+        external_id="1",
+        thread_id="t",
+        author=Author(external_id="u\x001", display_name="Ana\x00"),
+        text="Hello\x00 there",
+    )
+    assert msg.text == "Hello there"
+    assert (msg.author.external_id, msg.author.display_name) == ("u1", "Ana")

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.exc import OperationalError
 
 from bot.intake import Intake
@@ -60,6 +60,15 @@ def verify(
 
 class _Contract(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # The sender sent it, so say so (a 400 naming the field) rather than store text that
+        # differs from what was sent: the network sources strip it instead.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("contains a NUL character (U+0000)")
+        return value
 
 
 class WebhookAuthor(_Contract):
