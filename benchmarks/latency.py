@@ -77,14 +77,7 @@ class KeepAliveDriver(SlackDriver):
         timestamp_offset: int = 0,
         sent: Any = None,
     ) -> DriverResponse:
-        timestamp = str(int(time.time()) + timestamp_offset)
-        signature = self._verifier.generate_signature(timestamp=timestamp, body=body)
-        all_headers = {
-            "Content-Type": content_type,
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": signature or "",
-            **(headers or {}),
-        }
+        all_headers = self.signed_headers(body, content_type, headers, sign, timestamp_offset)
         data = body.encode("utf-8")
         started = time.perf_counter()
         self._conn.request("POST", self._path, body=data, headers=all_headers)

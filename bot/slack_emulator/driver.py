@@ -104,9 +104,29 @@ class SlackDriver:
         self.team_domain = team_domain
         self.verification_token = verification_token
         self.timeout = timeout
-        self._verifier = SignatureVerifier(signing_secret)
 
     # ---------------------------------------------------------------- transport
+    def signed_headers(
+        self,
+        body: str,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+        sign: bool = True,
+        timestamp_offset: int = 0,
+    ) -> dict[str, str]:
+        """The headers Slack sends with `body`, signed with the signing secret (or, with
+        `sign=False`, with a wrong one)."""
+        timestamp = str(int(time.time()) + timestamp_offset)
+        secret = self.signing_secret if sign else "not-" + self.signing_secret
+        signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+        return {
+            "Content-Type": content_type,
+            "User-Agent": USER_AGENT,
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": signature or "",
+            **(headers or {}),
+        }
+
     def send(
         self,
         body: str,
@@ -119,19 +139,7 @@ class SlackDriver:
     ) -> DriverResponse:
         """POST a raw body. `sign=False` sends a well-formed but wrong signature;
         `timestamp_offset=-600` makes the request stale (Slack's window is 5 minutes)."""
-        timestamp = str(int(time.time()) + timestamp_offset)
-        signature = self._verifier.generate_signature(timestamp=timestamp, body=body)
-        if not sign:
-            signature = SignatureVerifier("not-" + self.signing_secret).generate_signature(
-                timestamp=timestamp, body=body
-            )
-        all_headers = {
-            "Content-Type": content_type,
-            "User-Agent": USER_AGENT,
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": signature or "",
-            **(headers or {}),
-        }
+        all_headers = self.signed_headers(body, content_type, headers, sign, timestamp_offset)
         req = urllib.request.Request(
             self.events_url, data=body.encode("utf-8"), headers=all_headers, method="POST"
         )
