@@ -50,7 +50,19 @@ def test_a_pause_holds_the_channel_for_retry_after_then_resumes() -> None:
     clock.now += 4.9
     assert pacer.wait_time("#a") > 0
     clock.now += 0.2
-    # The pause is over; a token accrues at the normal rate, not before the pause ended.
-    assert pacer.wait_time("#a") == pytest.approx(0.9, abs=0.01)
+    # The pause is over; a token accrues from its end, not before, at 95% of the rate.
+    assert pacer.wait_time("#a") == pytest.approx(0.9 / 0.95, abs=0.01)
     clock.now += 1
     assert pacer.wait_time("#a") == 0
+
+
+def test_after_a_429_the_channel_paces_five_percent_under_the_rate() -> None:
+    clock = Clock()
+    pacer = ChannelPacer(rate_per_second=1.0, burst=1, clock=clock)
+    pacer.take("#a")
+    pacer.take("#b")
+    assert pacer.wait_time("#a") == pytest.approx(1.0)
+    pacer.pause("#a", 1)
+    clock.now += 1
+    assert pacer.wait_time("#a") == pytest.approx(1 / 0.95)
+    assert pacer.wait_time("#b") == 0  # the other channel keeps the full rate
