@@ -19,11 +19,17 @@ pass it on wherever the network accepts one, so the far side can recognise a rep
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol, runtime_checkable
 
 from handlers.inbound import InboundMessage
+
+# The longest a source waits before trying again, whatever a network's Retry-After says.
+MAX_BACKOFF_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -126,3 +132,24 @@ class WatchedSource(SourceAdapter, Protocol):
     def probe(self) -> str: ...
 
     def close(self) -> None: ...
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After as seconds: a number of seconds, or an HTTP date; None when absent,
+    unreadable or not finite (`inf` must never become a wait)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)

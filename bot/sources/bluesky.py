@@ -56,6 +56,7 @@ PAGE_SIZE = 100
 MAX_PAGES = 30
 PROFILE_BATCH = 25  # getProfiles' limit
 PROFILE_TTL_SECONDS = 600.0
+SKIPS_REMEMBERED = 10_000  # malformed notifications logged once each, up to this many
 # A notification's indexedAt is the post's sort time, min(createdAt, indexedAt): a post from
 # a device whose clock runs behind shows up *older* than ones already handled. Each poll
 # also looks this far behind the mark for posts it has not handled yet (ingest drops the
@@ -181,6 +182,8 @@ class BlueskyWatcher:
 
     def _log_skip(self, what: str, why: str) -> None:
         if what not in self._skipped_logged:
+            if len(self._skipped_logged) >= SKIPS_REMEMBERED:  # a long-running worker
+                self._skipped_logged.clear()
             self._skipped_logged.add(what)
             log.warning("bluesky: skipped notification %s: %s", what, why)
 
@@ -188,6 +191,12 @@ class BlueskyWatcher:
         """Follower counts for the authors about to be ingested, in batches, cached briefly.
         A failure leaves them unknown: priority suffers a little, nothing is lost."""
         now = time.monotonic()
+        # Expired counts are dropped, so the cache holds recent authors, not everyone ever.
+        self._followers = {
+            did: entry
+            for did, entry in self._followers.items()
+            if now - entry[0] <= PROFILE_TTL_SECONDS
+        }
         wanted = {
             note["author"]["did"]
             for _, note in fresh

@@ -24,6 +24,7 @@ from bot.config import ConfigError
 from bot.config_schema import Feed
 from bot.config_schema import RssSource as RssConfig
 from bot.sources.base import (
+    MAX_BACKOFF_SECONDS,
     Checkpoint,
     DeliveryResult,
     OutboundReply,
@@ -152,7 +153,8 @@ class FeedReader:
     def _feed_failed(self, feed: Feed, exc: FeedError) -> None:
         log.warning("source rss: %s. Fix: %s", exc, exc.fix)
         if exc.retry_after:
-            self._not_before[feed.url] = time.monotonic() + exc.retry_after
+            wait = min(exc.retry_after, MAX_BACKOFF_SECONDS)  # a feed must not go quiet for days
+            self._not_before[feed.url] = time.monotonic() + wait
 
     def _read(
         self, feed: Feed, cursor: FeedCursor, outcome: FetchOutcome

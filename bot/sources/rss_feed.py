@@ -14,13 +14,13 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import feedparser
 import httpx
 
+from bot.sources.base import retry_after_seconds
 from bot.sources.rss_text import bounded_id
 
 MAX_FEED_BYTES = 10 * 1024 * 1024
@@ -78,24 +78,6 @@ class Fetched:
     content_type: str | None
     etag: str | None
     modified: str | None
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))  # delta-seconds (some servers send a fraction)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def fetch(

@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.intake import Intake
-from bot.sources.base import SourceAuthError, SourceError, WatchedSource
+from bot.sources.base import MAX_BACKOFF_SECONDS, SourceAuthError, SourceError, WatchedSource
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_SECONDS = 300.0
 # Bad credentials do not fix themselves quickly; retry rarely, but do retry, so a token
 # rotated in the environment of a long-running worker is picked up without a restart.
 AUTH_RETRY_SECONDS = 300.0
@@ -106,25 +105,25 @@ class SourceRunner:
     def _consume(self, source: WatchedSource) -> None:
         for msg in source.watch():
             result = self.intake.accept(msg, source.checkpoint(msg))
-            with self._lock:
-                health = self._health[source.name]
-                if health.state != "ok":
-                    if health.state == "failing":
-                        log.info("source %s recovered", source.name)
-                    health.state, health.error, health.fix = "ok", None, None
-                    health.since = datetime.now(UTC)
-                health.failures = 0
-                health.ingested += 0 if result.duplicate else 1
+            self.mark_connected(source.name)
+            if not result.duplicate:
+                with self._lock:
+                    self._health[source.name].ingested += 1
             if self.stop_event.is_set():
                 return
 
     def mark_connected(self, name: str) -> None:
-        """Sources call this when they reach their network, before any message arrives."""
+        """The source reached its network (a message, or a clean poll via `on_reachable`)."""
         with self._lock:
             health = self._health.get(name)
-            if health is not None and health.state != "ok":
-                health.state, health.error, health.fix, health.failures = "ok", None, None, 0
+            if health is None:
+                return
+            if health.state == "failing":
+                log.info("source %s recovered", name)
+            if health.state != "ok":
+                health.state, health.error, health.fix = "ok", None, None
                 health.since = datetime.now(UTC)
+            health.failures = 0
 
     def _failed(self, source: WatchedSource, error: str, fix: str) -> None:
         with self._lock:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import socket
 import ssl
@@ -44,12 +43,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http.client import HTTPException, InvalidURL
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.sources.base import DeliveryResult, OutboundReply
+from bot.sources.base import DeliveryResult, OutboundReply, retry_after_seconds
 from bot.sources.webhook import sign  # one signing scheme, inbound and outbound
 from handlers.inbound import InboundMessage
 
@@ -181,7 +179,7 @@ class WebhookReplySender:
         answer: bytes,
     ) -> DeliveryResult:
         retryable = status in RETRYABLE_STATUSES or 500 <= status <= 599
-        retry_after = _retry_after(headers.get("Retry-After") if headers else None)
+        retry_after = retry_after_seconds(headers.get("Retry-After") if headers else None)
         log.warning(
             "webhook reply for conversation %s not delivered: host=%s status=%s",
             reply.conversation_id,
@@ -305,26 +303,6 @@ def _is_web_url(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme in {"http", "https"} and bool(parts.hostname)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: a number of seconds, or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def _one_line(text: str, limit: int) -> str:
