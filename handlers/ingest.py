@@ -93,22 +93,6 @@ def stored_messages(session: Session, msgs: Sequence[InboundMessage]) -> dict[Ke
     return found
 
 
-def already_stored(session: Session, msg: InboundMessage) -> IngestResult | None:
-    return stored_messages(session, [msg]).get(message_key(msg))
-
-
-def ingest_message(
-    session: Session,
-    msg: InboundMessage,
-    team: TeamConfig,
-    classification: Classification,
-    now: datetime | None = None,
-) -> IngestResult:
-    """`classification` is computed before the transaction: an LLM classifier may take
-    seconds, and no write lock should wait on it."""
-    return ingest_batch(session, [(msg, classification)], team, now)[0]
-
-
 def ingest_batch(
     session: Session, items: Sequence[Item], team: TeamConfig, now: datetime | None = None
 ) -> list[IngestResult]:
