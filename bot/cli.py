@@ -149,7 +149,7 @@ def run(
         listeners=_listeners(engine, loaded.team, settings, replies.drainer),
     )
     intake = make_intake(engine, loaded.team, drainer.drainer, settings)  # type: ignore[arg-type]
-    runner = start_sources(sources, intake)
+    runner = start_sources(sources, intake, engine)
     scheduler = build_scheduler(loaded)
     register_jobs(scheduler, engine, settings, loaded.team)
     scheduler.start()
@@ -260,7 +260,7 @@ def worker() -> None:
     sources = watched_sources(engine, settings, loaded.team)
     replies = start_drainer(make_reply_drainer(engine, settings, loaded.team, sources))
     intake = make_intake(engine, loaded.team, drainer.drainer, settings)  # type: ignore[arg-type]
-    runner = start_sources(sources, intake)
+    runner = start_sources(sources, intake, engine)
     scheduler = build_scheduler(loaded)
     register_jobs(scheduler, engine, settings, loaded.team)
     scheduler.start()

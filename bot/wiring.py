@@ -25,6 +25,7 @@ from bot.outbox import OutboxDrainer
 from bot.sla_job import register_sla_job
 from bot.sources.base import SourceAdapter, WatchedSource
 from bot.sources.cursors import CursorStore
+from bot.sources.leader import SourceLeadership
 from bot.sources.registry import SourceContext, build_watched_sources
 from bot.sources.runner import SourceRunner
 from bot.sources.webhook import webhook_blueprint
@@ -164,8 +165,11 @@ def watched_sources(engine: Engine, settings: Settings, team: TeamConfig) -> lis
     return build_watched_sources(SourceContext(settings, team, CursorStore(engine)))
 
 
-def start_sources(sources: Sequence[WatchedSource], intake: Intake) -> SourceRunner:
-    return SourceRunner(list(sources), intake).start()
+def start_sources(
+    sources: Sequence[WatchedSource], intake: Intake, engine: Engine
+) -> SourceRunner:
+    """Read the networks; with several workers on PostgreSQL, only one of them does."""
+    return SourceRunner(list(sources), intake, leadership=SourceLeadership(engine)).start()
 
 
 def listener_context(

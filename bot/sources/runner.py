@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from bot.intake import Intake
 from bot.sources.base import MAX_BACKOFF_SECONDS, SourceAuthError, SourceError, WatchedSource
+from bot.sources.leader import SourceLeadership
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ AUTH_RETRY_SECONDS = 300.0
 @dataclass
 class SourceHealth:
     name: str
-    state: str = "starting"  # starting | ok | failing | stopped
+    state: str = "starting"  # standby | starting | ok | failing | stopped
     error: str | None = None
     fix: str | None = None
     ingested: int = 0
@@ -44,8 +45,10 @@ class SourceRunner:
         *,
         backoff_base: float = 2.0,
         max_backoff: float = MAX_BACKOFF_SECONDS,
+        leadership: SourceLeadership | None = None,
     ) -> None:
         self.sources = sources
+        self.leadership = leadership
         self.intake = intake
         self.backoff_base = backoff_base
         self.max_backoff = max_backoff
@@ -55,6 +58,27 @@ class SourceRunner:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> SourceRunner:
+        """Start reading; with `leadership`, only once this process holds it (a thread of
+        its own waits for that, so start() never blocks)."""
+        if self.leadership is None or not self.sources:
+            self._start_sources()
+            return self
+        for health in self._health.values():
+            health.state = "standby"
+        thread = threading.Thread(target=self._lead, name="source-leader", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return self
+
+    def _lead(self) -> None:
+        assert self.leadership is not None
+        if self.leadership.wait_until_leader(self.stop_event):
+            with self._lock:
+                for health in self._health.values():
+                    health.state = "starting"
+            self._start_sources()
+
+    def _start_sources(self) -> None:
         for source in self.sources:
             if hasattr(source, "on_reachable"):
                 # A poll that reached the network clears "failing" even when nothing new
@@ -67,7 +91,6 @@ class SourceRunner:
             thread.start()
         if self.sources:
             log.info("watching sources: %s", ", ".join(s.name for s in self.sources))
-        return self
 
     def stop(self, timeout: float = 10.0) -> None:
         self.stop_event.set()
@@ -76,8 +99,10 @@ class SourceRunner:
                 source.close()
             except Exception:  # closing is best effort; the threads are daemons
                 log.exception("source %s did not close cleanly", source.name)
-        for thread in self._threads:
+        for thread in list(self._threads):
             thread.join(timeout=timeout)
+        if self.leadership is not None:
+            self.leadership.release()
 
     def health(self) -> dict[str, SourceHealth]:
         with self._lock:
