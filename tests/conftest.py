@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine, make_url
 
+from bot.config import LoadedConfig, Settings
+from bot.config_schema import TeamConfig
+from bot.sandbox.runner import RunningSandbox, start_sandbox
 from storage import migrate
 from storage.db import make_engine
 from tests.fakes.openai import FakeOpenAI
@@ -133,3 +136,18 @@ def sqlite_pipeline(sqlite_engine: Engine, fake_slack: FakeSlack) -> Iterator[Pi
     pipe = Pipeline(sqlite_engine, fake_slack)
     yield pipe
     pipe.stop()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
+    """A running sandbox (emulator, bot and page) on a free port with its own SQLite file."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite:///{tmp_path / 'sandbox.db'}",
+        openai_api_key=None,
+    )
+    running = start_sandbox(settings, LoadedConfig(TeamConfig(), None), host="127.0.0.1", port=0)
+    try:
+        yield running
+    finally:
+        running.stop()

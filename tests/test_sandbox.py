@@ -10,7 +10,6 @@ import socket
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +26,6 @@ from bot.sandbox.runner import RunningSandbox, reset_database, start_sandbox
 from storage.db import session_scope
 from storage.models import Conversation, Outcome
 from tests.polling import wait_for
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite:///{tmp_path / 'sandbox.db'}",
-        openai_api_key=None,
-    )
-    running = start_sandbox(settings, LoadedConfig(TeamConfig(), None), host="127.0.0.1", port=0)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def call(sb: RunningSandbox, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:

@@ -5,15 +5,12 @@ the screen shows is checked after every step. Leaves tests/artifacts/sandbox.png
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.config import LoadedConfig, Settings
-from bot.config_schema import TeamConfig
-from bot.sandbox.runner import RunningSandbox, start_sandbox
+from bot.sandbox.runner import RunningSandbox
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -41,20 +38,6 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright is missing: pip install -e '.[dev]'"
 )
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[RunningSandbox]:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=f"sqlite:///{tmp_path / 'sandbox.db'}",
-        openai_api_key=None,
-    )
-    running = start_sandbox(settings, LoadedConfig(TeamConfig(), None), host="127.0.0.1", port=0)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def post_as_customer(page: Any) -> Any:
